@@ -1,0 +1,109 @@
+"""The tables. Arrays live as files under XIL_HOME, referenced here by relative path and SHA-256.
+
+Nothing a person wrote is updated in place: a corrected annotation is a new ``Feedback`` row whose
+``supersedes_id`` points at the one it replaces, so every example's history can be shown and exported.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Project(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    task: str = "image"  # "image" today; "text" and "ranking" build on the same tables
+    source: str  # "decoy-digits", "decoy-mnist", "image-folder"
+    class_names: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    data_path: str  # the dataset file (ImageDataset.to_bytes) under XIL_HOME
+    data_sha: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Example(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("project_id", "idx"),)
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    idx: int  # row in the project's dataset file
+    split: str  # "train" or "test"
+    label: int
+    name: str
+
+
+class ModelVersion(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("project_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    version: int
+    arch: str
+    method: str  # "none" or the feedback method it was trained with
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    n_feedback: int = 0  # pieces of feedback it was trained on
+    path: str
+    sha: str
+    parent_id: int | None = Field(default=None, foreign_key="modelversion.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Explanation(SQLModel, table=True):
+    """A cached attribution map for (model version, method, example)."""
+
+    __table_args__ = (UniqueConstraint("model_version_id", "example_id", "method"),)
+    id: int | None = Field(default=None, primary_key=True)
+    model_version_id: int = Field(foreign_key="modelversion.id")
+    example_id: int = Field(foreign_key="example.id")
+    method: str
+    probs: list[float] = Field(sa_column=Column(JSON, nullable=False))
+    path: str
+    sha: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Feedback(SQLModel, table=True):
+    __table_args__ = (Index("ix_feedback_example_current", "example_id", "supersedes_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    example_id: int = Field(foreign_key="example.id")
+    model_version_id: int | None = Field(default=None, foreign_key="modelversion.id")
+    annotator: str
+    kind: str = "image_rationale"
+    verdict: str | None = None  # "right_reason", "wrong_reason" or None
+    label: int | None = None  # corrected label, None keeps the dataset's
+    explanation_method: str | None = None  # what the annotator was looking at
+    irrelevant_path: str | None = None
+    irrelevant_sha: str | None = None
+    relevant_path: str | None = None
+    relevant_sha: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    supersedes_id: int | None = Field(default=None, foreign_key="feedback.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Job(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    kind: str = "train"
+    spec: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="queued", index=True)  # queued, running, succeeded, failed, cancelled
+    progress: float = 0.0
+    history: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    log_tail: str = ""
+    error: str | None = None
+    cancel_requested: bool = False
+    attempts: int = 0
+    worker: str | None = None
+    heartbeat_at: datetime | None = None
+    model_version_id: int | None = Field(default=None, foreign_key="modelversion.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None

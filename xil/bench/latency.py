@@ -1,0 +1,84 @@
+"""Latency benchmark: what an annotator waits for.
+
+``explain_ms``: median milliseconds to explain one example on the CPU (demo MLP; Grad-CAM on a CNN
+trained on the same data). ``save_next_ms_p95``: server-side time to store a piece of feedback and
+have the next example with its prediction and explanation ready, as the annotate page does it.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from xil import data
+from xil.explain import REGISTRY, explain
+from xil.train import TrainConfig, TrainData, train
+
+
+def _median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(times), 3)
+
+
+def explain_latency(repeats: int = 50) -> dict:
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    ds = data.decoy_digits()
+    tr = ds.indices("train")
+    x, y = torch.from_numpy(ds.images[tr]), torch.from_numpy(ds.labels[tr])
+    mlp, _ = train(TrainConfig(method="none", arch="mlp", epochs=30, device="cpu"), TrainData(x, y))
+    cnn, _ = train(TrainConfig(method="none", arch="cnn", epochs=3, device="cpu"), TrainData(x, y))
+    samples = [x[i : i + 1] for i in range(repeats)]
+    result = {}
+    for name, explainer in REGISTRY.items():
+        model = cnn if explainer.needs_conv else mlp
+        it = iter(samples * 2)
+        result[name] = _median_ms(lambda: explain(model, next(it), name), repeats)
+    return result
+
+
+def save_next_latency(n: int = 60) -> dict:
+    """Run the annotate page's save-and-next path against a fresh data directory."""
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["XIL_HOME"] = home
+        os.environ.pop("DATABASE_URL", None)
+        from db import reset_engines
+        from xil import services
+
+        reset_engines()
+        project = services.seed_demo()
+        version = services.latest_model_version(project.id)
+        mask = np.zeros(services.dataset(project.id).shape[1:], dtype=bool)
+        mask[:4, :4] = True
+        queue = services.next_examples(project.id, version.id, "suspicious", "bench", n=3)
+        services.explain_example(version.id, queue[0], "saliency")
+        times = []
+        for _ in range(n):
+            started = time.perf_counter()
+            services.save_feedback(queue[0], "bench", version.id, "wrong_reason", irrelevant=mask, explanation_method="saliency")
+            queue = services.next_examples(project.id, version.id, "suspicious", "bench", n=3)
+            services.explain_example(version.id, queue[0], "saliency")
+            services.prefetch(version.id, queue[1:], "saliency")
+            times.append((time.perf_counter() - started) * 1000)
+            time.sleep(0.05)  # an annotator's pause, in which the prefetcher works
+        reset_engines()
+    return {
+        "save_next_ms_p50": round(float(np.percentile(times, 50)), 2),
+        "save_next_ms_p95": round(float(np.percentile(times, 95)), 2),
+    }
+
+
+def run() -> dict:
+    result = {"device": "cpu", "explain_ms": explain_latency()}
+    result["explain_models"] = {name: ("cnn" if e.needs_conv else "mlp") for name, e in REGISTRY.items()}
+    result.update(save_next_latency())
+    return result

@@ -1,0 +1,193 @@
+"""``xil``: the command line, thin over :mod:`xil.services` (and :mod:`xil.bench`, which needs no database)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="xil: explanatory interactive learning studio.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks: print one JSON object of measured numbers.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def demo() -> None:
+    """Seed the Decoy-Digits demo project and its first model (idempotent)."""
+    from xil import services
+
+    project = services.seed_demo()
+    version = services.latest_model_version(project.id)
+    typer.echo(f"demo project {project.name!r} (id {project.id}), model version {version.version}: {version.metrics}")
+
+
+@app.command()
+def worker(once: bool = typer.Option(False, help="Run the jobs queued now, then exit.")) -> None:
+    """Run training jobs from the queue."""
+    from xil import services
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    ran = services.run_worker(once=once)
+    typer.echo(f"ran {ran} job(s)")
+
+
+@app.command()
+def serve(
+    worker: bool = typer.Option(True, help="Start a worker process beside the app."),
+) -> None:
+    """Seed the demo and start the Streamlit app (port: STREAMLIT_SERVER_PORT, default 8501)."""
+    from xil import services
+
+    services.seed_demo()
+    env = {**os.environ, "XIL_START_WORKER": "0"}  # this command owns the worker
+    helper = subprocess.Popen([sys.executable, "-m", "xil.cli", "worker"], env=env) if worker else None
+    try:
+        subprocess.call([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py")], env=env)
+    finally:
+        if helper is not None:
+            helper.terminate()
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
+    """Counts of projects, examples, model versions, feedback and jobs by status."""
+    from xil import services
+
+    counts = services.status()
+    typer.echo(json.dumps(counts) if as_json else "\n".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+@app.command("import-folder")
+def import_folder(
+    folder: Path,
+    name: Optional[str] = typer.Option(None, help="Project name (default: the folder's name)."),
+    resize: Optional[str] = typer.Option(None, help="Resize every image to HxW, e.g. 28x28."),
+) -> None:
+    """Import an image folder (one subfolder per class); nothing is imported if any file is bad."""
+    from xil import services
+
+    size = None
+    if resize:
+        try:
+            h, w = (int(v) for v in resize.lower().split("x"))
+            size = (h, w)
+        except ValueError:
+            _fail(f"--resize takes HxW, e.g. 28x28, not {resize!r}")
+    project, report = services.import_image_folder(folder, name=name, resize=size)
+    if project is None:
+        for error in report.errors:
+            typer.echo(error, err=True)
+        _fail(f"{len(report.errors)} problem(s); nothing was imported")
+    typer.echo(f"imported {report.n_images} images into project {project.name!r} (id {project.id})")
+
+
+@app.command("import-mnist")
+def import_mnist(
+    folder: Path,
+    name: str = typer.Option("Decoy-MNIST"),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N images."),
+) -> None:
+    """Create a Decoy-MNIST project from IDX files in FOLDER."""
+    from xil import services
+
+    try:
+        project = services.import_mnist(folder, name=name, limit=limit)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(f"created project {project.name!r} (id {project.id})")
+
+
+@app.command()
+def export(
+    out: Path,
+    project: int = typer.Option(1, help="Project id."),
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl or parquet."),
+    masks: str = typer.Option("array", help="array (nested lists) or png (a zip with PNG files)."),
+) -> None:
+    """Export the feedback dataset."""
+    from xil import services
+
+    try:
+        path = services.export_feedback(project, out, fmt=fmt, masks=masks)
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def train(
+    project: int = typer.Option(1, help="Project id."),
+    method: str = typer.Option("rrr", help="none, rrr, rrr_g, hint or ce."),
+    arch: str = typer.Option("mlp", help="mlp or cnn."),
+    epochs: int = typer.Option(30),
+    lam: Optional[float] = typer.Option(None, "--lambda", help="Penalty weight (default: automatic)."),
+) -> None:
+    """Queue a training job (run it with `xil worker`)."""
+    from xil import services
+    from xil.train import TrainConfig
+
+    try:
+        job = services.queue_training(project, TrainConfig(method=method, arch=arch, epochs=epochs, lambda_=lam))
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"queued job {job.id}")
+
+
+@bench_app.command("decoy")
+def bench_decoy(
+    dataset: str = typer.Option("digits", help="digits or mnist."),
+    data: Optional[Path] = typer.Option(None, help="Folder with MNIST IDX files (for --dataset mnist)."),
+    arch: str = typer.Option("mlp", help="mlp or cnn."),
+    device: str = typer.Option("auto", help="cpu, cuda or auto."),
+    epochs: Optional[int] = typer.Option(None, help="Default: 64 (MLP) or 30 (CNN)."),
+    feedback_fraction: Optional[str] = typer.Option(
+        None, help="Comma-separated fractions of training examples given feedback, e.g. 0.01,0.1,1."
+    ),
+    methods: str = typer.Option("rrr,rrr_g,hint,ce"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Decoy benchmark: clean, vanilla and each feedback method; accuracy and wrong-reason score."""
+    from xil.bench import decoy
+
+    try:
+        result = decoy.run(
+            dataset=dataset,
+            data=data,
+            arch=arch,
+            device=device,
+            epochs=epochs,
+            methods=[m for m in methods.split(",") if m],
+            fractions=[float(f) for f in feedback_fraction.split(",")] if feedback_fraction else None,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+@bench_app.command("latency")
+def bench_latency(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Explanation and save-and-next latency on the CPU for the demo model."""
+    from xil.bench import latency
+
+    result = latency.run()
+    typer.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

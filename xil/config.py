@@ -1,0 +1,27 @@
+"""Where the studio keeps its data: ``XIL_HOME`` (default ``./xil-data``) and ``DATABASE_URL``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def home() -> Path:
+    """The data directory; created on first use."""
+    path = Path(os.environ.get("XIL_HOME", "xil-data")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_url() -> str:
+    """``DATABASE_URL`` if set (PostgreSQL for teams), else a SQLite file under :func:`home`."""
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{home() / 'xil.sqlite'}"
+
+
+def device(requested: str = "auto") -> str:
+    """Resolve ``auto`` to CUDA when present, the CPU otherwise."""
+    if requested != "auto":
+        return requested
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

@@ -1,0 +1,15 @@
+"""Grad-CAM: ReLU(sum_c mean_ij(d f_t / d A_cij) A_c) at the last convolution, upsampled to the input.
+
+Needs a convolutional model that names its last convolution ``conv_layer`` (Selvaraju et al.).
+"""
+
+from captum.attr import LayerAttribution, LayerGradCam
+
+NAME = "grad_cam"
+TITLE = "Grad-CAM"
+NEEDS_CONV = True
+
+
+def attribute(model, inputs, target):
+    cam = LayerGradCam(model, model.conv_layer).attribute(inputs, target=target, relu_attributions=True)
+    return LayerAttribution.interpolate(cam, tuple(inputs.shape[2:]), "bilinear").sum(dim=1)

@@ -1,0 +1,25 @@
+"""Counterexamples (CE, as in CAIPI, Teso and Kersting 2019).
+
+For every example with an irrelevant mask ``A``, add a copy with the marked region replaced by
+uniform noise and the same label:
+
+    x' = (1 - A) * x + A * u,   u ~ U(0, 1),   y' = y
+
+so the marked pixels stop carrying information about the label. Plain cross-entropy does the rest.
+"""
+
+import torch
+
+NAME = "ce"
+TITLE = "Counterexamples (randomise marked region)"
+MASK = "irrelevant"
+
+
+def augment(x, y, mask, generator=None):
+    has_mask = mask.flatten(1).any(dim=1)
+    if not has_mask.any():
+        return x, y
+    xs, ms = x[has_mask], mask[has_mask][:, None].to(x.dtype)
+    noise = torch.rand(xs.shape, generator=generator, device="cpu").to(x.device)
+    counter = (1 - ms) * xs + ms * noise
+    return torch.cat([x, counter]), torch.cat([y, y[has_mask]])

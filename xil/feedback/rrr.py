@@ -1,0 +1,19 @@
+"""Right for the Right Reasons (Ross et al. 2017).
+
+    penalty_n = sum_d ( A_nd * d/dx_nd sum_k log p(k | x_n) )^2
+
+where ``A`` is the irrelevant mask. Pushing these input gradients to zero makes the model insensitive
+to the marked pixels, whatever the class.
+"""
+
+from xil.feedback.attributions import input_gradients
+
+NAME = "rrr"
+TITLE = "RRR (input gradients)"
+LAMBDA_SCALE = 0.1  # automatic lambda: penalty = this x cross-entropy after warm-up
+MASK = "irrelevant"
+
+
+def terms(model, x, y, mask):
+    logits, grad = input_gradients(model, x)
+    return logits, (mask[:, None] * grad).pow(2).flatten(1).sum(dim=1)

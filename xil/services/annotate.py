@@ -1,0 +1,310 @@
+"""Annotation: the queue of examples, their explanations (cached, prepared ahead), saving feedback."""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+from sqlmodel import col
+
+from db import Example, Explanation, Feedback, session_scope
+from xil import storage
+from xil.explain import explain
+from xil.explain.metrics import mass_in_mask
+from xil.services.models import get_model_version, load_model
+from xil.services.projects import dataset
+
+STRATEGIES = {
+    "suspicious": "Suspicious: most attribution outside the object",
+    "least_confident": "Least confident prediction first",
+    "random": "Random",
+}
+VERDICTS = ("right_reason", "wrong_reason")
+_CACHE_SIZE = 512
+_cache: OrderedDict[tuple[int, int, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_cache_lock = threading.Lock()
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xil-prefetch")
+_scores: dict[tuple[int, str], np.ndarray] = {}
+
+
+@dataclass
+class ExampleView:
+    """One example as the annotator sees it."""
+
+    example_id: int
+    name: str
+    split: str
+    label: int
+    class_names: list[str]
+    image: np.ndarray  # (C, H, W) in [0, 1]
+    attribution: np.ndarray  # (H, W)
+    probs: np.ndarray  # (K,)
+    method: str
+    model_version_id: int
+
+    @property
+    def predicted(self) -> int:
+        return int(self.probs.argmax())
+
+
+def _get_example(example_id: int) -> Example:
+    with session_scope() as session:
+        row = session.get(Example, example_id)
+        if row is None:
+            raise ValueError(f"no example {example_id}")
+        return row
+
+
+def _compute(model_version_id: int, example: Example, method: str) -> tuple[np.ndarray, np.ndarray]:
+    key = (model_version_id, example.id, method)
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    with session_scope() as session:
+        row = session.scalar(
+            select(Explanation).where(
+                Explanation.model_version_id == model_version_id,
+                Explanation.example_id == example.id,
+                Explanation.method == method,
+            )
+        )
+    if row is not None:
+        result = (storage.get_array(row.path), np.asarray(row.probs, dtype=np.float32))
+    else:
+        ds = dataset(example.project_id)
+        x = torch.from_numpy(ds.images[example.idx : example.idx + 1])
+        attribution, probs = explain(load_model(model_version_id), x, method)
+        result = (attribution[0].numpy().astype(np.float32), probs[0].numpy())
+        rel, sha = storage.put_array(result[0], "explanations")
+        try:
+            with session_scope(write=True) as session:
+                session.add(
+                    Explanation(
+                        model_version_id=model_version_id,
+                        example_id=example.id,
+                        method=method,
+                        probs=[float(p) for p in result[1]],
+                        path=rel,
+                        sha=sha,
+                    )
+                )
+        except IntegrityError:  # computed concurrently by the prefetcher; same content
+            pass
+    with _cache_lock:
+        _cache[key] = result
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return result
+
+
+def explain_example(model_version_id: int, example_id: int, method: str = "saliency") -> ExampleView:
+    example = _get_example(example_id)
+    ds = dataset(example.project_id)
+    attribution, probs = _compute(model_version_id, example, method)
+    return ExampleView(
+        example_id=example.id,
+        name=example.name,
+        split=example.split,
+        label=example.label,
+        class_names=ds.class_names,
+        image=ds.images[example.idx],
+        attribution=attribution,
+        probs=probs,
+        method=method,
+        model_version_id=model_version_id,
+    )
+
+
+def prefetch(model_version_id: int, example_ids: list[int], method: str) -> None:
+    """Compute explanations for the next examples off the request path."""
+
+    def work() -> None:
+        for example_id in example_ids:
+            try:
+                _compute(model_version_id, _get_example(example_id), method)
+            except Exception:  # prefetching is best effort; the request path computes on a miss
+                pass
+
+    _executor.submit(work)
+
+
+def _current(session, project_id: int):
+    """Feedback rows no later row supersedes."""
+    newer = aliased(Feedback)
+    return select(Feedback).where(
+        Feedback.project_id == project_id,
+        ~exists().where(newer.supersedes_id == Feedback.id),
+    )
+
+
+def current_feedback(project_id: int) -> list[Feedback]:
+    """Per example, the most recent current feedback of any annotator."""
+    with session_scope() as session:
+        rows = session.scalars(_current(session, project_id).order_by(col(Feedback.created_at), col(Feedback.id))).all()
+    latest: dict[int, Feedback] = {}
+    for row in rows:
+        latest[row.example_id] = row
+    return list(latest.values())
+
+
+def feedback_masks(project_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(dataset rows, irrelevant masks, relevant masks)`` of the current feedback."""
+    ds = dataset(project_id)
+    rows = current_feedback(project_id)
+    if not rows:
+        empty = np.zeros((0, *ds.shape[1:]), dtype=bool)
+        return np.zeros(0, dtype=int), empty, empty
+    with session_scope() as session:
+        idx_of = dict(session.execute(select(Example.id, Example.idx).where(Example.project_id == project_id)).all())
+    idx = np.array([idx_of[r.example_id] for r in rows])
+    blank = np.zeros(ds.shape[1:], dtype=bool)
+    irrelevant = np.stack([storage.get_array(r.irrelevant_path) if r.irrelevant_path else blank for r in rows])
+    relevant = np.stack([storage.get_array(r.relevant_path) if r.relevant_path else blank for r in rows])
+    return idx, irrelevant.astype(bool), relevant.astype(bool)
+
+
+def _object_box(shape: tuple[int, int]) -> np.ndarray:
+    """Where the object is assumed to be without annotations: the centre, a 1/7 border off."""
+    h, w = shape
+    box = np.zeros(shape, dtype=bool)
+    box[h // 7 : h - h // 7, w // 7 : w - w // 7] = True
+    return box
+
+
+def _strategy_scores(project_id: int, model_version_id: int, strategy: str) -> np.ndarray:
+    """One score per dataset row; higher comes first."""
+    key = (model_version_id, strategy)
+    if key not in _scores:
+        ds = dataset(project_id)
+        model = load_model(model_version_id)
+        x = torch.from_numpy(ds.images)
+        if strategy == "least_confident":
+            from xil.train.evaluate import predict
+
+            scores = 1.0 - predict(model, x).max(dim=1).values.numpy()
+        else:
+            from xil.train.evaluate import attributions
+
+            outside = ~_object_box(ds.shape[1:])
+            maps = attributions(model, x)
+            scores = mass_in_mask(maps, np.broadcast_to(outside, maps.shape))
+        _scores[key] = scores
+    return _scores[key]
+
+
+def next_examples(
+    project_id: int,
+    model_version_id: int,
+    strategy: str = "suspicious",
+    annotator: str = "",
+    n: int = 5,
+    exclude: tuple[int, ...] = (),
+) -> list[int]:
+    """Ids of the next training examples nobody has judged yet, best first."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown queue strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
+    with session_scope() as session:
+        judged = select(Feedback.example_id).where(Feedback.project_id == project_id)
+        rows = session.execute(
+            select(Example.id, Example.idx).where(
+                Example.project_id == project_id,
+                Example.split == "train",
+                col(Example.id).not_in(judged),
+                col(Example.id).not_in(list(exclude)),
+            )
+        ).all()
+    if not rows:
+        return []
+    ids = np.array([r[0] for r in rows])
+    if strategy == "random":
+        rng = np.random.default_rng(zlib.crc32(f"{project_id}:{annotator}".encode()))
+        order = rng.permutation(len(ids))
+    else:
+        scores = _strategy_scores(project_id, model_version_id, strategy)[np.array([r[1] for r in rows])]
+        order = np.argsort(-scores, kind="stable")
+    return [int(i) for i in ids[order[:n]]]
+
+
+def annotation_progress(project_id: int) -> tuple[int, int]:
+    """``(training examples with feedback, training examples)``."""
+    with session_scope() as session:
+        from sqlalchemy import func
+
+        total = session.scalar(
+            select(func.count()).select_from(Example).where(Example.project_id == project_id, Example.split == "train")
+        )
+        done = session.scalar(
+            select(func.count(func.distinct(Feedback.example_id))).where(Feedback.project_id == project_id)
+        )
+    return int(done or 0), int(total or 0)
+
+
+def save_feedback(
+    example_id: int,
+    annotator: str,
+    model_version_id: int | None,
+    verdict: str | None = None,
+    label: int | None = None,
+    irrelevant: np.ndarray | None = None,
+    relevant: np.ndarray | None = None,
+    explanation_method: str | None = None,
+) -> Feedback:
+    """Store a judgement; it supersedes this annotator's earlier one on the same example."""
+    annotator = annotator.strip()
+    if not annotator:
+        raise ValueError("say who you are (annotator name) before saving feedback")
+    if verdict is not None and verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+    example = _get_example(example_id)
+    ds = dataset(example.project_id)
+    if label is not None and not 0 <= int(label) < len(ds.class_names):
+        raise ValueError(f"label {label} is not a class of this project (0..{len(ds.class_names) - 1})")
+    if model_version_id is not None:
+        get_model_version(model_version_id)
+    paths: dict[str, str | None] = {}
+    for kind, mask in (("irrelevant", irrelevant), ("relevant", relevant)):
+        paths[f"{kind}_path"] = paths[f"{kind}_sha"] = None
+        if mask is None or not np.asarray(mask).any():
+            continue
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != ds.shape[1:]:
+            raise ValueError(f"{kind} mask has shape {mask.shape}, the image is {ds.shape[1:]}")
+        paths[f"{kind}_path"], paths[f"{kind}_sha"] = storage.put_array(mask, "masks")
+    with session_scope(write=True) as session:
+        previous = session.scalar(
+            _current(session, example.project_id).where(Feedback.example_id == example_id, Feedback.annotator == annotator)
+        )
+        row = Feedback(
+            project_id=example.project_id,
+            example_id=example_id,
+            model_version_id=model_version_id,
+            annotator=annotator,
+            verdict=verdict,
+            label=None if label is None else int(label),
+            explanation_method=explanation_method,
+            supersedes_id=previous.id if previous else None,
+            **paths,
+        )
+        session.add(row)
+        session.flush()
+        session.refresh(row)
+        return row
+
+
+def feedback_history(example_id: int) -> list[Feedback]:
+    with session_scope() as session:
+        query = select(Feedback).where(Feedback.example_id == example_id).order_by(col(Feedback.id))
+        return list(session.scalars(query))
+
+
+def load_mask(path: str | None, shape: tuple[int, int]) -> np.ndarray:
+    return storage.get_array(path).astype(bool) if path else np.zeros(shape, dtype=bool)

@@ -1,0 +1,83 @@
+"""Export the feedback dataset: every row (superseded ones too, marked), with the model version
+each piece of feedback judged."""
+
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from db import Example, Feedback, ModelVersion, session_scope
+from xil.export import mask_to_png, write_rows
+from xil.services.annotate import load_mask
+from xil.services.projects import dataset, get_project
+
+MASK_MODES = ("array", "png")
+
+
+def feedback_rows(project_id: int) -> list[dict]:
+    """One row per piece of feedback, masks as nested 0/1 lists."""
+    project = get_project(project_id)
+    shape = dataset(project_id).shape[1:]
+    with session_scope() as session:
+        result = session.execute(
+            select(Feedback, Example, ModelVersion)
+            .join(Example, col(Example.id) == Feedback.example_id)
+            .outerjoin(ModelVersion, col(ModelVersion.id) == Feedback.model_version_id)
+            .where(Feedback.project_id == project_id)
+            .order_by(col(Feedback.id))
+        ).all()
+    superseded = {fb.supersedes_id for fb, _, _ in result if fb.supersedes_id}
+    rows = []
+    for fb, example, version in result:
+        rows.append(
+            {
+                "feedback_id": fb.id,
+                "project": project.name,
+                "example_id": example.id,
+                "example_name": example.name,
+                "split": example.split,
+                "dataset_label": example.label,
+                "label": fb.label if fb.label is not None else example.label,
+                "label_corrected": fb.label is not None,
+                "verdict": fb.verdict,
+                "annotator": fb.annotator,
+                "created_at": fb.created_at.isoformat(),
+                "model_version_id": fb.model_version_id,
+                "model_version": version.version if version else None,
+                "explanation_method": fb.explanation_method,
+                "supersedes_id": fb.supersedes_id,
+                "current": fb.id not in superseded,
+                "irrelevant_mask": load_mask(fb.irrelevant_path, shape).astype(int).tolist(),
+                "relevant_mask": load_mask(fb.relevant_path, shape).astype(int).tolist(),
+            }
+        )
+    return rows
+
+
+def export_feedback(project_id: int, out: str | Path, fmt: str = "jsonl", masks: str = "array") -> Path:
+    """Write the feedback dataset to ``out``. With ``masks="png"`` the result is a zip holding
+    ``feedback.<fmt>`` (mask columns name PNG files) and ``masks/<feedback id>_<kind>.png``."""
+    if masks not in MASK_MODES:
+        raise ValueError(f"masks must be one of {MASK_MODES}")
+    rows = feedback_rows(project_id)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if masks == "array":
+        write_rows(rows, out, fmt)
+        return out
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for row in rows:
+            for kind in ("irrelevant", "relevant"):
+                name = f"masks/{row['feedback_id']}_{kind}.png"
+                archive.writestr(name, mask_to_png(np.array(row[f"{kind}_mask"], dtype=bool)))
+                row[f"{kind}_mask"] = name
+        table = Path(tmp) / f"feedback.{fmt}"
+        write_rows(rows, table, fmt)
+        archive.write(table, table.name)
+    return out

@@ -1,0 +1,109 @@
+"""Model versions: register, load (cached), evaluate."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+from sqlalchemy import func, select
+from sqlmodel import col
+from torch import nn
+
+from db import ModelVersion, session_scope
+from xil import models, storage
+from xil.explain.metrics import plausibility, wrong_reason_score
+from xil.services.projects import dataset, tensors
+from xil.train import TrainConfig, TrainData, evaluate, train
+from xil.train.evaluate import attributions
+
+
+def register_model(
+    project_id: int,
+    model: nn.Module,
+    cfg: TrainConfig,
+    metrics: dict,
+    n_feedback: int = 0,
+    parent_id: int | None = None,
+) -> ModelVersion:
+    ds = dataset(project_id)
+    blob = models.io.model_bytes(model, cfg.arch, ds.shape, len(ds.class_names))
+    rel, sha = storage.put_bytes(blob, ".safetensors", "models")
+    with session_scope(write=True) as session:
+        version = (session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.project_id == project_id)) or 0) + 1
+        row = ModelVersion(
+            project_id=project_id,
+            version=version,
+            arch=cfg.arch,
+            method=cfg.method,
+            config=cfg.to_dict(),
+            metrics=metrics,
+            n_feedback=n_feedback,
+            path=rel,
+            sha=sha,
+            parent_id=parent_id,
+        )
+        session.add(row)
+        session.flush()
+        session.refresh(row)
+        return row
+
+
+def model_metrics(project_id: int, model: nn.Module) -> dict:
+    """Test accuracy; wrong-reason score on the test split's known decoys and on annotators'
+    irrelevant marks; plausibility against annotators' relevant marks."""
+    from xil.services.annotate import feedback_masks
+
+    ds = dataset(project_id)
+    test = ds.indices("test")
+    x, y = tensors(ds, test)
+    metrics = evaluate(model, x, y, ds.decoy_masks[test] if ds.decoy_masks is not None else None)
+    metrics = {"test_acc": metrics["acc"], **({"wrong_reason": metrics["wr"]} if "wr" in metrics else {})}
+    idx, irrelevant, relevant = feedback_masks(project_id)
+    if len(idx):
+        maps = attributions(model, torch.from_numpy(ds.images[idx]))
+        marked = irrelevant.reshape(len(idx), -1).any(1)
+        if marked.any():
+            metrics["wrong_reason_feedback"] = wrong_reason_score(maps[marked], irrelevant[marked])
+        value = plausibility(maps, relevant)
+        if not np.isnan(value):
+            metrics["plausibility"] = value
+    return metrics
+
+
+def train_initial_model(project_id: int, arch: str = "mlp") -> ModelVersion:
+    """The first model: plain cross-entropy on the training split (it learns any shortcut there is)."""
+    ds = dataset(project_id)
+    x, y = tensors(ds, ds.indices("train"))
+    cfg = TrainConfig(method="none", arch=arch, epochs=30, device="cpu")
+    model, _ = train(cfg, TrainData(x, y))
+    return register_model(project_id, model, cfg, model_metrics(project_id, model))
+
+
+@functools.lru_cache(maxsize=8)
+def _load(rel: str, sha: str) -> nn.Module:
+    return models.load_model(storage.absolute(rel), device="cpu")
+
+
+def load_model(model_version_id: int) -> nn.Module:
+    row = get_model_version(model_version_id)
+    return _load(row.path, row.sha)
+
+
+def get_model_version(model_version_id: int) -> ModelVersion:
+    with session_scope() as session:
+        row = session.get(ModelVersion, model_version_id)
+        if row is None:
+            raise ValueError(f"no model version {model_version_id}")
+        return row
+
+
+def list_model_versions(project_id: int) -> list[ModelVersion]:
+    with session_scope() as session:
+        query = select(ModelVersion).where(ModelVersion.project_id == project_id).order_by(col(ModelVersion.version))
+        return list(session.scalars(query))
+
+
+def latest_model_version(project_id: int) -> ModelVersion | None:
+    versions = list_model_versions(project_id)
+    return versions[-1] if versions else None

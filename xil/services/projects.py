@@ -1,0 +1,125 @@
+"""Projects and their datasets: the embedded demo, Decoy-MNIST from IDX files, image folders."""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+from sqlalchemy import func, insert, select
+from sqlmodel import col
+
+from db import Example, Feedback, Job, ModelVersion, Project, session_scope
+from xil import data, storage
+from xil.data import ImageDataset, ImportReport
+
+DEMO_NAME = "Decoy-Digits demo"
+
+
+def create_project(name: str, ds: ImageDataset, source: str) -> Project:
+    """Store the dataset file and one Example row per image, in one transaction."""
+    if not name.strip():
+        raise ValueError("a project needs a name")
+    rel, sha = storage.put_bytes(ds.to_bytes(), ".npz", "datasets")
+    with session_scope(write=True) as session:
+        if session.scalar(select(Project).where(Project.name == name)) is not None:
+            raise ValueError(f"a project named {name!r} exists already")
+        project = Project(name=name, source=source, class_names=ds.class_names, data_path=rel, data_sha=sha)
+        session.add(project)
+        session.flush()
+        rows = [
+            {"project_id": project.id, "idx": i, "split": str(ds.split[i]), "label": int(ds.labels[i]), "name": ds.names[i]}
+            for i in range(len(ds))
+        ]
+        session.execute(insert(Example), rows)
+        return project
+
+
+@functools.lru_cache(maxsize=8)
+def _load_dataset(rel: str, sha: str) -> ImageDataset:
+    return ImageDataset.from_file(storage.absolute(rel))
+
+
+def dataset(project_id: int) -> ImageDataset:
+    project = get_project(project_id)
+    return _load_dataset(project.data_path, project.data_sha)
+
+
+def get_project(project_id: int) -> Project:
+    with session_scope() as session:
+        project = session.get(Project, project_id)
+        if project is None:
+            raise ValueError(f"no project {project_id}")
+        return project
+
+
+def list_projects() -> list[Project]:
+    with session_scope() as session:
+        return list(session.scalars(select(Project).order_by(Project.id)))
+
+
+def seed_demo(train: bool = True) -> Project:
+    """Create the Decoy-Digits demo project and its first (shortcut-taking) model; idempotent."""
+    with session_scope() as session:
+        project = session.scalar(select(Project).where(Project.name == DEMO_NAME))
+    if project is None:
+        try:
+            project = create_project(DEMO_NAME, data.decoy_digits(), "decoy-digits")
+        except ValueError:  # another process seeded it between our check and insert
+            with session_scope() as session:
+                project = session.scalar(select(Project).where(Project.name == DEMO_NAME))
+    if train:
+        from xil.services.models import latest_model_version, train_initial_model
+
+        if latest_model_version(project.id) is None:
+            train_initial_model(project.id)
+    return project
+
+
+def import_mnist(folder: str | Path, name: str = "Decoy-MNIST", limit: int | None = None) -> Project:
+    return create_project(name, data.decoy_mnist(folder, limit=limit), "decoy-mnist")
+
+
+def import_image_folder(
+    folder: str | Path, name: str | None = None, resize: tuple[int, int] | None = None
+) -> tuple[Project | None, ImportReport]:
+    """Import only when every file is fine; otherwise return the report and import nothing."""
+    report = data.import_image_folder(folder, resize=resize)
+    if not report.ok:
+        return None, report
+    name = name or Path(folder).name
+    with session_scope() as session:
+        if session.scalar(select(Project).where(Project.name == name)) is not None:
+            report.errors.append(f"a project named {name!r} exists already")
+            return None, report
+    return create_project(name, report.dataset, "image-folder"), report
+
+
+def status() -> dict:
+    """Counts for ``xil status --json``."""
+    with session_scope() as session:
+        def count(table) -> int:
+            return session.scalar(select(func.count()).select_from(table)) or 0
+
+        jobs = Counter(dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all()))
+        return {
+            "projects": count(Project),
+            "examples": count(Example),
+            "model_versions": count(ModelVersion),
+            "feedback": count(Feedback),
+            "jobs": {k: int(v) for k, v in sorted(jobs.items())},
+        }
+
+
+def tensors(ds: ImageDataset, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(ds.images[indices]), torch.from_numpy(ds.labels[indices])
+
+
+def examples(project_id: int, split: str | None = None) -> list[Example]:
+    with session_scope() as session:
+        query = select(Example).where(Example.project_id == project_id)
+        if split:
+            query = query.where(Example.split == split)
+        return list(session.scalars(query.order_by(col(Example.idx))))

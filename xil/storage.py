@@ -1,0 +1,48 @@
+"""Content-addressed array files under the data directory.
+
+Large arrays (masks, attribution maps, datasets, checkpoints) live as files; the database keeps the
+relative path and the SHA-256 of the content. Writing the same array twice stores it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from xil import config
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def put_bytes(data: bytes, suffix: str, folder: str = "blobs") -> tuple[str, str]:
+    """Store ``data``; return ``(relative path, sha256)``."""
+    sha = hashlib.sha256(data).hexdigest()
+    rel = f"{folder}/{sha[:2]}/{sha}{suffix}"
+    path = config.home() / rel
+    if not path.exists():
+        _write_atomic(path, data)
+    return rel, sha
+
+
+def put_array(array: np.ndarray, folder: str = "arrays") -> tuple[str, str]:
+    """Store one array as ``.npy``; return ``(relative path, sha256)``."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return put_bytes(buffer.getvalue(), ".npy", folder)
+
+
+def get_array(rel: str) -> np.ndarray:
+    return np.load(config.home() / rel, allow_pickle=False)
+
+
+def absolute(rel: str) -> Path:
+    return config.home() / rel

@@ -1,0 +1,7 @@
+"""Training loops: a config dataclass (stored on the job row) plus data in, a model and metrics out."""
+
+from xil.train.config import TrainConfig
+from xil.train.evaluate import evaluate
+from xil.train.loop import Cancelled, TrainData, train
+
+__all__ = ["Cancelled", "TrainConfig", "TrainData", "evaluate", "train"]
