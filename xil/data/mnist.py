@@ -27,9 +27,14 @@ def read_idx(path: str | Path) -> np.ndarray:
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
         raise ValueError(f"{path.name}: not an IDX file (bad magic number)")
     ndim = data[3]
-    dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"{path.name}: truncated IDX header ({ndim} dimensions need {header} bytes, got {len(data)})")
+    dims = struct.unpack(f">{ndim}I", data[4:header])
     dtype = np.dtype(_DTYPES[data[2]])
-    body = np.frombuffer(data, dtype=dtype, offset=4 + 4 * ndim)
+    if (len(data) - header) % dtype.itemsize:
+        raise ValueError(f"{path.name}: header says {dims} of {dtype}, file holds {len(data) - header} bytes")
+    body = np.frombuffer(data, dtype=dtype, offset=header)
     if body.size != int(np.prod(dims)):
         raise ValueError(f"{path.name}: header says {dims}, file holds {body.size} values")
     return body.reshape(dims)

@@ -2,11 +2,17 @@
 
 from xil.services.annotate import (
     ExampleView,
+    STRATEGIES,
     annotation_progress,
+    compare_candidates,
+    discard_draft,
     explain_example,
     feedback_history,
+    load_draft,
+    load_mask,
     next_examples,
     prefetch,
+    save_draft,
     save_feedback,
 )
 from xil.services.export import export_feedback
@@ -25,7 +31,13 @@ from xil.services.training import JOB_HANDLERS, cancel_job, get_job, list_jobs, 
 
 __all__ = [
     "JOB_HANDLERS",
+    "STRATEGIES",
     "ExampleView",
+    "compare_candidates",
+    "discard_draft",
+    "load_draft",
+    "load_mask",
+    "save_draft",
     "annotation_progress",
     "cancel_job",
     "create_project",

@@ -308,3 +308,51 @@ def feedback_history(example_id: int) -> list[Feedback]:
 
 def load_mask(path: str | None, shape: tuple[int, int]) -> np.ndarray:
     return storage.get_array(path).astype(bool) if path else np.zeros(shape, dtype=bool)
+
+
+def _draft_path(annotator: str, example_id: int):
+    from xil import config
+
+    key = zlib.crc32(annotator.encode())
+    return config.home() / "drafts" / f"{key:08x}-{example_id}.npz"
+
+
+def save_draft(annotator: str, example_id: int, irrelevant: np.ndarray, relevant: np.ndarray) -> None:
+    """Keep unsaved marks across a page reload (not feedback until saved)."""
+    path = _draft_path(annotator, example_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, irrelevant=irrelevant.astype(bool), relevant=relevant.astype(bool))
+
+
+def load_draft(annotator: str, example_id: int) -> tuple[np.ndarray, np.ndarray] | None:
+    path = _draft_path(annotator, example_id)
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        return z["irrelevant"], z["relevant"]
+
+
+def discard_draft(annotator: str, example_id: int) -> None:
+    _draft_path(annotator, example_id).unlink(missing_ok=True)
+
+
+def compare_candidates(project_id: int, limit: int = 200) -> list[Example]:
+    """Examples worth comparing versions on: those with feedback first, then the test split."""
+    with session_scope() as session:
+        judged = list(
+            session.scalars(
+                select(Example)
+                .where(col(Example.id).in_(select(Feedback.example_id).where(Feedback.project_id == project_id)))
+                .order_by(col(Example.id))
+                .limit(limit)
+            )
+        )
+        test = list(
+            session.scalars(
+                select(Example)
+                .where(Example.project_id == project_id, Example.split == "test")
+                .order_by(col(Example.idx))
+                .limit(max(0, limit - len(judged)))
+            )
+        )
+    return judged + test

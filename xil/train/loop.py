@@ -83,8 +83,10 @@ def train(
             penalty = torch.zeros((), device=device)
             with _autocast(device):
                 if method is not None and method.augment is not None:
+                    x0, y0 = xb, yb  # each copy augments the original batch, whose rows the mask matches
                     for _ in range(cfg.ce_copies):
-                        xb, yb = method.augment(xb, yb, mask[idx][: len(idx)], generator)
+                        xa, ya = method.augment(x0, y0, mask[idx], generator)
+                        xb, yb = torch.cat([xb, xa[len(x0) :]]), torch.cat([yb, ya[len(y0) :]])
                 if method is not None and method.terms is not None:
                     logits, per_example = method.terms(model, xb, yb, mask[idx])
                     penalty = per_example.float().mean()

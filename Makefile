@@ -1,0 +1,45 @@
+# make run: install if needed, seed the demo, start the app. make test: the whole suite.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+.PHONY: install dev run worker test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+dev: $(VENV)/.dev
+
+$(VENV)/.dev: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+run: install
+	$(VENV)/bin/xil serve
+
+worker: install
+	$(VENV)/bin/xil worker
+
+test: dev
+	$(PY) -m pytest
+
+lint: dev
+	$(VENV)/bin/ruff check xil db pages tests streamlit_app.py
+
+bench: install
+	$(VENV)/bin/xil bench latency --json
+	$(VENV)/bin/xil bench decoy --dataset digits --arch mlp --json
+	$(VENV)/bin/xil bench decoy --dataset digits --arch cnn --json
+	@if [ -d ../shared/data/mnist ]; then \
+		$(VENV)/bin/xil bench decoy --dataset mnist --data ../shared/data/mnist --arch mlp --feedback-fraction 0.01,0.1,1 --json; \
+		$(VENV)/bin/xil bench decoy --dataset mnist --data ../shared/data/mnist --arch cnn --json; \
+	else echo "../shared/data/mnist not found: skipping the Decoy-MNIST benchmarks"; fi
+
+clean:
+	rm -rf $(VENV) xil-data .pytest_cache

@@ -1,0 +1,158 @@
+"""Widgets and figures shared by the pages. UI only."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from xil import services
+
+IRRELEVANT_RGBA = "rgba(255, 0, 200, 0.55)"
+RELEVANT_RGBA = "rgba(0, 200, 80, 0.55)"
+HEAT_SCALE = [[0.0, "rgba(255,80,0,0)"], [0.3, "rgba(255,80,0,0.35)"], [1.0, "rgba(255,230,0,0.95)"]]
+
+
+def _query_int(name: str) -> int | None:
+    value = st.query_params.get(name)
+    return int(value) if value and value.isdigit() else None
+
+
+def sidebar() -> None:
+    """Project and annotator, kept in session state and the URL (so a reload keeps them)."""
+    projects = services.list_projects()
+    if not projects:
+        st.sidebar.warning("No project yet.")
+        return
+    ids = [p.id for p in projects]
+    wanted = st.session_state.get("project_id") or _query_int("project")
+    index = ids.index(wanted) if wanted in ids else 0
+    project_id = st.sidebar.selectbox(
+        "Project", ids, index=index, format_func=lambda i: next(p.name for p in projects if p.id == i)
+    )
+    if project_id != st.session_state.get("project_id"):
+        st.session_state.pop("example_id", None)
+    st.session_state["project_id"] = project_id
+    st.query_params["project"] = str(project_id)
+    default_name = st.session_state.get("annotator") or st.query_params.get("annotator", "")
+    annotator = st.sidebar.text_input("Annotator", value=default_name, placeholder="your name")
+    st.session_state["annotator"] = annotator.strip()
+    if annotator.strip():
+        st.query_params["annotator"] = annotator.strip()
+
+
+def project_id() -> int | None:
+    return st.session_state.get("project_id")
+
+
+def version_label(version) -> str:
+    acc = version.metrics.get("test_acc")
+    return f"v{version.version} · {version.arch} · {version.method}" + (f" · acc {acc:.3f}" if acc is not None else "")
+
+
+def pick_version(label: str, versions: list, key: str, default_index: int = -1):
+    index = default_index % len(versions)
+    return st.selectbox(label, versions, index=index, format_func=version_label, key=key)
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    return image.mean(axis=0) if image.shape[0] in (1, 3) else image[0]
+
+
+def explanation_figure(
+    view: services.ExampleView,
+    irrelevant: np.ndarray | None = None,
+    relevant: np.ndarray | None = None,
+    show_heat: bool = True,
+    selectable: bool = False,
+    height: int = 460,
+) -> go.Figure:
+    """The image, its attribution as a heat overlay, the annotator's marks, and (when selectable)
+    an invisible point per pixel block so box and lasso selection work on the pixel grid."""
+    h, w = view.image.shape[1:]
+    fig = go.Figure()
+    if view.image.shape[0] == 3:
+        fig.add_trace(go.Image(z=(view.image.transpose(1, 2, 0) * 255).astype(np.uint8), hoverinfo="skip"))
+    else:
+        fig.add_trace(go.Heatmap(z=_gray(view.image), colorscale="gray", showscale=False, zmin=0, zmax=1, hoverinfo="skip"))
+    if show_heat:
+        heat = np.abs(view.attribution)
+        heat = heat / heat.max() if heat.max() > 0 else heat
+        fig.add_trace(go.Heatmap(z=heat, colorscale=HEAT_SCALE, zmin=0, zmax=1, showscale=False, hoverinfo="skip"))
+    for mask, color in ((irrelevant, IRRELEVANT_RGBA), (relevant, RELEVANT_RGBA)):
+        if mask is not None and mask.any():
+            fig.add_trace(
+                go.Heatmap(
+                    z=mask.astype(float),
+                    colorscale=[[0, "rgba(0,0,0,0)"], [1, color]],
+                    zmin=0,
+                    zmax=1,
+                    showscale=False,
+                    hoverinfo="skip",
+                )
+            )
+    if selectable:
+        step = grid_step(h, w)
+        ys, xs = np.mgrid[0:h:step, 0:w:step]
+        fig.add_trace(
+            go.Scatter(
+                x=xs.ravel() + (step - 1) / 2,
+                y=ys.ravel() + (step - 1) / 2,
+                mode="markers",
+                marker={"size": max(4, 360 // max(h, w) * step), "opacity": 0.02, "color": "white"},
+                hoverinfo="none",
+                name="pixels",
+            )
+        )
+    fig.update_xaxes(visible=False, range=[-0.5, w - 0.5], constrain="domain")
+    fig.update_yaxes(visible=False, range=[h - 0.5, -0.5], scaleanchor="x")
+    fig.update_layout(
+        height=height,
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        dragmode="select" if selectable else False,
+        showlegend=False,
+        newselection_mode="immediate",
+    )
+    return fig
+
+
+def grid_step(h: int, w: int) -> int:
+    """Pixels per selectable point: 1 up to 64x64 images, coarser beyond so the chart stays fast."""
+    return max(1, int(np.ceil(max(h, w) / 64)))
+
+
+def selection_to_mask(points: list[dict], shape: tuple[int, int]) -> np.ndarray:
+    """Turn selected grid points (their x/y centres) back into a pixel mask."""
+    h, w = shape
+    step = grid_step(h, w)
+    mask = np.zeros(shape, dtype=bool)
+    for point in points:
+        x, y = point.get("x"), point.get("y")
+        if x is None or y is None:
+            continue
+        left, top = int(round(x - (step - 1) / 2)), int(round(y - (step - 1) / 2))
+        mask[max(top, 0) : top + step, max(left, 0) : left + step] = True
+    return mask
+
+
+def probability_figure(view: services.ExampleView, k: int = 5) -> go.Figure:
+    order = np.argsort(-view.probs)[:k][::-1]
+    colors = ["#2a9d8f" if i == view.label else "#8d99ae" for i in order]
+    fig = go.Figure(
+        go.Bar(
+            x=view.probs[order],
+            y=[f"{view.class_names[i]} " for i in order],
+            orientation="h",
+            marker_color=colors,
+            text=[f"{p:.1%}" for p in view.probs[order]],
+            textposition="auto",
+        )
+    )
+    fig.update_layout(height=40 + 32 * len(order), margin={"l": 0, "r": 0, "t": 0, "b": 0}, xaxis={"range": [0, 1], "visible": False}, yaxis={"type": "category"})
+    return fig
+
+
+def explanation_methods() -> dict[str, str]:
+    from xil.explain import REGISTRY
+
+    return {name: e.title for name, e in REGISTRY.items()}

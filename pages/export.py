@@ -1,0 +1,32 @@
+"""Export: the feedback dataset as JSONL or Parquet, masks as arrays or PNG files."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from pages import common
+from xil import services
+
+st.title("Export")
+pid = common.project_id()
+if pid is None:
+    st.stop()
+project = services.get_project(pid)
+n = services.status()["feedback"]
+st.caption("Every piece of feedback, superseded ones included (column `current`), with the model version it judged.")
+c1, c2 = st.columns(2)
+fmt = c1.radio("Format", ["jsonl", "parquet"], horizontal=True, format_func={"jsonl": "JSONL", "parquet": "Parquet"}.get)
+masks = c2.radio("Masks", ["array", "png"], horizontal=True, format_func={"array": "Arrays in the rows", "png": "PNG files (zip)"}.get)
+if st.button("Prepare export", type="primary", disabled=n == 0):
+    suffix = ".zip" if masks == "png" else f".{fmt}"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = services.export_feedback(pid, Path(tmp) / f"feedback{suffix}", fmt=fmt, masks=masks)
+        st.session_state["export"] = (path.name, path.read_bytes())
+if n == 0:
+    st.info("No feedback yet: annotate some examples first.")
+if "export" in st.session_state:
+    name, payload = st.session_state["export"]
+    st.download_button(f"Download {name} ({len(payload) / 1024:.0f} KB)", payload, file_name=f"{project.name}-{name}")

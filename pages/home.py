@@ -1,0 +1,53 @@
+"""Home: where the project stands and how the loop works."""
+
+import streamlit as st
+
+from pages import common
+from xil import services
+
+st.title("xil studio")
+st.caption("See why your model predicts what it does, correct its reasons, retrain, and check that it took.")
+
+pid = common.project_id()
+if pid is None:
+    st.stop()
+project = services.get_project(pid)
+done, total = services.annotation_progress(pid)
+versions = services.list_model_versions(pid)
+jobs = services.list_jobs(pid, limit=5)
+
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Project", project.name)
+c2.metric("Annotated", f"{done} / {total}")
+c3.metric("Model versions", len(versions))
+latest = versions[-1] if versions else None
+if latest is not None and "test_acc" in latest.metrics:
+    c4.metric("Latest test accuracy", f"{latest.metrics['test_acc']:.1%}")
+
+st.markdown(
+    """
+**The loop**
+
+1. **Annotate**: each training example comes with the model's prediction and a heat map of what it
+   looked at. Drag a box (or lasso) over pixels to mark them *irrelevant* (magenta) or *relevant*
+   (green), correct the label if it is wrong, and press **Wrong reason** or **Right reason** to save
+   and move on. The queue shows the most suspicious examples first: those whose explanation lies
+   outside the object.
+2. **Train**: pick a method (RRR penalises input gradients in irrelevant regions, RRR-G does it on
+   Grad-CAM, HINT rewards attribution inside relevant regions, counterexamples randomise the marked
+   region) and queue a job. A worker trains a new model version; watch its loss live.
+3. **Models**: compare versions side by side: test accuracy, wrong-reason score (how much
+   attribution sits on the decoy), plausibility against your marks, and the same example explained
+   by both.
+4. **Export** the feedback as JSONL or Parquet, with the model version each piece judged.
+
+The demo project, *Decoy-Digits*, hides a shortcut: a grey swatch in a corner whose shade encodes the
+label at training time and is random at test time. The first model learns it.
+"""
+)
+if jobs:
+    st.subheader("Recent jobs")
+    st.dataframe(
+        [{"job": j.id, "status": j.status, "method": j.spec.get("config", {}).get("method"), "progress": f"{j.progress:.0%}"} for j in jobs],
+        hide_index=True,
+    )

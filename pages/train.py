@@ -1,0 +1,83 @@
+"""Train: choose a feedback method and settings, queue a job, watch it run."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from pages import common
+from xil import feedback, services
+from xil.train import TrainConfig
+
+st.title("Train")
+pid = common.project_id()
+if pid is None:
+    st.stop()
+
+done, _ = services.annotation_progress(pid)
+METHODS = {"none": "Plain (cross-entropy only)", **{name: m.title for name, m in feedback.REGISTRY.items()}}
+
+with st.form("train"):
+    st.caption(f"{done} training examples have feedback; label corrections apply to every method.")
+    c1, c2, c3 = st.columns(3)
+    method = c1.selectbox("Method", list(METHODS), index=1, format_func=METHODS.get)
+    arch = c2.selectbox("Model", ["mlp", "cnn"], format_func={"mlp": "MLP (Ross et al.)", "cnn": "Small CNN"}.get)
+    epochs = c3.number_input("Epochs", 1, 500, TrainConfig.epochs)
+    c4, c5, c6 = st.columns(3)
+    lr = c4.number_input("Learning rate", 1e-5, 1.0, TrainConfig.lr, format="%.4f")
+    batch_size = c5.number_input("Batch size", 8, 4096, TrainConfig.batch_size)
+    auto = c6.checkbox("Automatic lambda", value=True, help="Scale the penalty to the cross-entropy after a warm-up epoch.")
+    lam = st.number_input("Lambda (when not automatic)", 0.0, 1e9, 10.0)
+    submitted = st.form_submit_button("Queue training job", type="primary")
+if submitted:
+    cfg = TrainConfig(method=method, arch=arch, epochs=int(epochs), lr=float(lr), batch_size=int(batch_size), lambda_=None if auto else float(lam))
+    try:
+        job = services.queue_training(pid, cfg)
+        st.success(f"Queued job {job.id}. A worker picks it up in a moment.")
+    except ValueError as exc:
+        st.error(str(exc))
+
+
+@st.fragment(run_every=2)
+def jobs_panel() -> None:
+    jobs = services.list_jobs(pid, limit=20)
+    if not jobs:
+        st.info("No training jobs yet.")
+        return
+    active = [j for j in jobs if j.status in ("queued", "running")]
+    for job in active + [j for j in jobs if j not in active][:1]:
+        cfg = job.spec.get("config", {})
+        with st.container(border=True):
+            st.markdown(f"**Job {job.id}** · {cfg.get('method')} on {cfg.get('arch')} · `{job.status}`")
+            st.progress(job.progress, text=f"epoch {len(job.history)} of {cfg.get('epochs')}")
+            if job.history:
+                epochs = [r["epoch"] for r in job.history]
+                fig = go.Figure()
+                fig.add_scatter(x=epochs, y=[r["loss"] for r in job.history], name="total loss")
+                fig.add_scatter(x=epochs, y=[r["ce"] for r in job.history], name="cross-entropy")
+                fig.update_layout(height=240, margin={"l": 0, "r": 0, "t": 10, "b": 0}, xaxis_title="epoch")
+                st.plotly_chart(fig, key=f"loss-{job.id}")
+            if job.status in ("queued", "running"):
+                if st.button("Cancel", key=f"cancel-{job.id}"):
+                    services.cancel_job(job.id)
+                    st.rerun()
+            if job.error:
+                st.error(job.error.splitlines()[0])
+            if job.status == "succeeded" and job.metrics:
+                st.success(
+                    f"New model version ready: test accuracy {job.metrics.get('test_acc', float('nan')):.1%}"
+                    + (f", wrong-reason score {job.metrics['wrong_reason']:.3f}" if "wrong_reason" in job.metrics else "")
+                    + ". Compare it on the Models page, or annotate with it."
+                )
+            with st.expander("Log"):
+                st.code(job.log_tail or "(empty)")
+    st.dataframe(
+        [
+            {"job": j.id, "status": j.status, "method": j.spec.get("config", {}).get("method"), "arch": j.spec.get("config", {}).get("arch"), "progress": round(j.progress, 2), "created": j.created_at.strftime("%H:%M:%S")}
+            for j in jobs
+        ],
+        hide_index=True,
+    )
+
+
+jobs_panel()
