@@ -1,42 +1,64 @@
-"""xil studio: the Streamlit entrypoint. UI only; everything else goes through xil.services."""
+"""xil studio: the Streamlit entrypoint and Home page (where the project stands, how the loop works).
 
-from __future__ import annotations
-
-import os
-import subprocess
-import sys
+UI only; everything else goes through xil.services. Other pages live in pages/."""
 
 import streamlit as st
 
-from pages import common
+from pages import ui
 from xil import services
 
-st.set_page_config(page_title="xil studio", page_icon="🔎", layout="wide")
+ui.setup("Home")
+st.title("xil studio")
+st.caption("See why your model predicts what it does, correct its reasons, retrain, and check that it took.")
 
+pid = ui.project_id()
+if pid is None:
+    st.stop()
+project = services.get_project(pid)
+done, total = services.annotation_progress(pid)
+versions = services.list_model_versions(pid)
+jobs = services.list_jobs(pid, limit=5)
 
-@st.cache_resource(show_spinner="Preparing the Decoy-Digits demo (first run trains a model, a few seconds)...")
-def _seed_demo() -> int:
-    return services.seed_demo().id
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Project", project.name)
+c2.metric("Annotated", f"{done} / {total}")
+c3.metric("Model versions", len(versions))
+latest = versions[-1] if versions else None
+if latest is not None and "test_acc" in latest.metrics:
+    c4.metric("Latest test accuracy", f"{latest.metrics['test_acc']:.1%}")
 
+st.markdown(
+    """
+**The loop**
 
-@st.cache_resource
-def _start_worker() -> subprocess.Popen | None:
-    """One background worker per app server for the embedded default (XIL_START_WORKER=0 turns it off)."""
-    if os.environ.get("XIL_START_WORKER", "1") == "0":
-        return None
-    return subprocess.Popen([sys.executable, "-m", "xil.cli", "worker"], env=dict(os.environ))
+1. **Annotate**: each training example comes with the model's prediction and a heat map of what it
+   looked at. Drag a box (or lasso) over pixels to mark them *irrelevant* (magenta) or *relevant*
+   (green), correct the label if it is wrong, and press **Wrong reason** or **Right reason** to save
+   and move on. The queue shows the most suspicious examples first: those whose explanation lies
+   outside the object.
+2. **Train**: pick a method (RRR penalises input gradients in irrelevant regions, RRR-G does it on
+   Grad-CAM, HINT rewards attribution inside relevant regions, counterexamples randomise the marked
+   region) and queue a job. A worker trains a new model version; watch its loss live.
+3. **Models**: compare versions side by side: test accuracy, wrong-reason score (how much
+   attribution sits on the decoy), plausibility against your marks, and the same example explained
+   by both.
+4. **Export** the feedback as JSONL or Parquet, with the model version each piece judged.
 
-
-_seed_demo()
-_start_worker()
-common.sidebar()
-
-pages = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/annotate.py", title="Annotate", icon="✏️"),
-    st.Page("pages/train.py", title="Train", icon="⚙️"),
-    st.Page("pages/models.py", title="Models", icon="📊"),
-    st.Page("pages/export.py", title="Export", icon="📦"),
-    st.Page("pages/data.py", title="Data", icon="🗂️"),
-]
-st.navigation(pages).run()
+The demo project, *Decoy-Digits*, hides a shortcut: a grey swatch in a corner whose shade encodes the
+label at training time and is random at test time. The first model learns it.
+"""
+)
+if jobs:
+    st.subheader("Recent jobs")
+    st.dataframe(
+        [
+            {
+                "job": j.id,
+                "status": j.status,
+                "method": j.spec.get("config", {}).get("method"),
+                "progress": f"{j.progress:.0%}",
+            }
+            for j in jobs
+        ],
+        hide_index=True,
+    )

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages import common
+from pages import ui
 from xil import services
 
 BRUSHES = {"irrelevant": "Irrelevant (magenta)", "relevant": "Relevant (green)", "erase": "Erase"}
 
+ui.setup("Annotate")
 st.title("Annotate")
-pid = common.project_id()
+pid = ui.project_id()
 if pid is None:
     st.stop()
 versions = services.list_model_versions(pid)
@@ -20,16 +21,18 @@ if not versions:
     st.stop()
 
 annotator = st.session_state.get("annotator", "")
-methods = common.explanation_methods()
+methods = ui.explanation_methods()
 
 top = st.columns([2, 2, 2])
 with top[0]:
-    version = common.pick_version("Model version", versions, key="annotate_version")
+    version = ui.pick_version("Model version", versions, key="annotate_version")
 arch_methods = [m for m in methods if m != "grad_cam" or version.arch == "cnn"]
 with top[1]:
     method = st.selectbox("Explanation", arch_methods, format_func=methods.get, key="annotate_method")
 with top[2]:
-    strategy = st.selectbox("Queue", list(services.STRATEGIES), format_func=services.STRATEGIES.get, key="annotate_strategy")
+    strategy = st.selectbox(
+        "Queue", list(services.STRATEGIES), format_func=services.STRATEGIES.get, key="annotate_strategy"
+    )
 
 done, total = services.annotation_progress(pid)
 st.progress(done / total if total else 0.0, text=f"{done} of {total} training examples judged")
@@ -60,10 +63,14 @@ shape = view.image.shape[1:]
 marks = st.session_state.setdefault("marks", {})
 if example_id not in marks:
     draft = services.load_draft(annotator, example_id) if annotator else None
-    marks[example_id] = {"irrelevant": draft[0], "relevant": draft[1]} if draft else {
-        "irrelevant": np.zeros(shape, dtype=bool),
-        "relevant": np.zeros(shape, dtype=bool),
-    }
+    marks[example_id] = (
+        {"irrelevant": draft[0], "relevant": draft[1]}
+        if draft
+        else {
+            "irrelevant": np.zeros(shape, dtype=bool),
+            "relevant": np.zeros(shape, dtype=bool),
+        }
+    )
 current = marks[example_id]
 nonce = st.session_state.setdefault("canvas_nonce", 0)
 chart_key = f"canvas-{example_id}-{nonce}"
@@ -72,7 +79,7 @@ chart_key = f"canvas-{example_id}-{nonce}"
 def on_select() -> None:
     event = st.session_state.get(chart_key)
     points = event.selection.points if event else []
-    selected = common.selection_to_mask(points, shape)
+    selected = ui.selection_to_mask(points, shape)
     brush = st.session_state.get("brush", "irrelevant")
     for kind in ("irrelevant", "relevant"):
         if kind == brush:
@@ -132,7 +139,7 @@ if flash := st.session_state.pop("flash", None):
 left, right = st.columns([3, 2], gap="large")
 with left:
     show_heat = st.toggle("Show explanation", value=True, key="show_heat")
-    fig = common.explanation_figure(view, current["irrelevant"], current["relevant"], show_heat, selectable=True)
+    fig = ui.explanation_figure(view, current["irrelevant"], current["relevant"], show_heat, selectable=True)
     st.plotly_chart(
         fig,
         key=chart_key,
@@ -142,8 +149,10 @@ with left:
     )
     st.caption("Drag a box (or pick lasso in the chart's toolbar) to mark pixels with the brush on the right.")
 with right:
-    st.markdown(f"**{view.name}** · label **{view.class_names[view.label]}** · predicted **{view.class_names[view.predicted]}** ({view.probs.max():.0%})")
-    st.plotly_chart(common.probability_figure(view), key=f"probs-{example_id}", config={"displayModeBar": False})
+    st.markdown(
+        f"**{view.name}** · label **{view.class_names[view.label]}** · predicted **{view.class_names[view.predicted]}** ({view.probs.max():.0%})"
+    )
+    st.plotly_chart(ui.probability_figure(view), key=f"probs-{example_id}", config={"displayModeBar": False})
     st.segmented_control("Brush", list(BRUSHES), format_func=BRUSHES.get, default="irrelevant", key="brush")
     n_irr, n_rel = int(current["irrelevant"].sum()), int(current["relevant"].sum())
     st.caption(f"Marked: {n_irr} irrelevant, {n_rel} relevant pixels")
@@ -155,7 +164,9 @@ with right:
         key=f"label_fix-{example_id}",
     )
     b1, b2 = st.columns(2)
-    b1.button("Wrong reason · save", type="primary", on_click=save, args=("wrong_reason",), shortcut="2", width="stretch")
+    b1.button(
+        "Wrong reason · save", type="primary", on_click=save, args=("wrong_reason",), shortcut="2", width="stretch"
+    )
     b2.button("Right reason · save", on_click=save, args=("right_reason",), shortcut="1", width="stretch")
     b3, b4 = st.columns(2)
     b3.button("Clear marks", on_click=clear_marks, shortcut="X", width="stretch")
@@ -166,7 +177,15 @@ with right:
         with st.expander(f"History of this example ({len(history)})"):
             st.dataframe(
                 [
-                    {"id": f.id, "annotator": f.annotator, "verdict": f.verdict, "label": f.label, "model version id": f.model_version_id, "supersedes": f.supersedes_id, "at": f.created_at.strftime("%Y-%m-%d %H:%M")}
+                    {
+                        "id": f.id,
+                        "annotator": f.annotator,
+                        "verdict": f.verdict,
+                        "label": f.label,
+                        "model version id": f.model_version_id,
+                        "supersedes": f.supersedes_id,
+                        "at": f.created_at.strftime("%Y-%m-%d %H:%M"),
+                    }
                     for f in history
                 ],
                 hide_index=True,

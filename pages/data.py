@@ -8,10 +8,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages import ui
 from xil import services
 
 MAX_UPLOAD_MB = 200
 
+ui.setup("Data")
 st.title("Data")
 st.subheader("Import an image folder")
 st.caption(
@@ -49,7 +51,9 @@ if upload is not None and st.button("Import", type="primary"):
         st.error(f"{len(report.errors)} problem(s); nothing was imported.")
         st.code("\n".join(report.errors[:200]))
     else:
-        st.success(f"Imported {report.n_images} images into project {project.name!r}. Train a first model on the Train page (method: plain).")
+        st.success(
+            f"Imported {report.n_images} images into project {project.name!r}. Train a first model on the Train page (method: plain)."
+        )
 
 st.subheader("Decoy-MNIST from IDX files")
 folder = st.text_input("Folder on the server with t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]")

@@ -7,19 +7,27 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import common
+from pages import ui
 from xil import services
 
+ui.setup("Export")
 st.title("Export")
-pid = common.project_id()
+pid = ui.project_id()
 if pid is None:
     st.stop()
 project = services.get_project(pid)
 n = services.status()["feedback"]
 st.caption("Every piece of feedback, superseded ones included (column `current`), with the model version it judged.")
 c1, c2 = st.columns(2)
-fmt = c1.radio("Format", ["jsonl", "parquet"], horizontal=True, format_func={"jsonl": "JSONL", "parquet": "Parquet"}.get)
-masks = c2.radio("Masks", ["array", "png"], horizontal=True, format_func={"array": "Arrays in the rows", "png": "PNG files (zip)"}.get)
+fmt = c1.radio(
+    "Format", ["jsonl", "parquet"], horizontal=True, format_func={"jsonl": "JSONL", "parquet": "Parquet"}.get
+)
+masks = c2.radio(
+    "Masks",
+    ["array", "png"],
+    horizontal=True,
+    format_func={"array": "Arrays in the rows", "png": "PNG files (zip)"}.get,
+)
 if st.button("Prepare export", type="primary", disabled=n == 0):
     suffix = ".zip" if masks == "png" else f".{fmt}"
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import common
+from pages import ui
 from xil import services
 
+ui.setup("Models")
 st.title("Models")
-pid = common.project_id()
+pid = ui.project_id()
 if pid is None:
     st.stop()
 versions = services.list_model_versions(pid)
@@ -45,20 +46,24 @@ st.caption(
 )
 
 st.subheader("Same example, two versions")
-methods = common.explanation_methods()
+methods = ui.explanation_methods()
 c1, c2, c3 = st.columns(3)
 with c1:
-    a = common.pick_version("Left", versions, key="cmp_a", default_index=0)
+    a = ui.pick_version("Left", versions, key="cmp_a", default_index=0)
 with c2:
-    b = common.pick_version("Right", versions, key="cmp_b", default_index=-1)
+    b = ui.pick_version("Right", versions, key="cmp_b", default_index=-1)
 shared = [m for m in methods if m != "grad_cam" or (a.arch == "cnn" and b.arch == "cnn")]
 with c3:
     method = st.selectbox("Explanation", shared, format_func=methods.get, key="cmp_method")
 examples = services.compare_candidates(pid)
-example_id = st.selectbox("Example", [e.id for e in examples], format_func={e.id: e.name for e in examples}.get, key="cmp_example")
+example_id = st.selectbox(
+    "Example", [e.id for e in examples], format_func={e.id: e.name for e in examples}.get, key="cmp_example"
+)
 left, right = st.columns(2)
 for side, column, version in (("left", left, a), ("right", right, b)):
     view = services.explain_example(version.id, example_id, method)
     with column:
-        st.markdown(f"**{common.version_label(version)}** · predicted **{view.class_names[view.predicted]}** ({view.probs.max():.0%}), label {view.class_names[view.label]}")
-        st.plotly_chart(common.explanation_figure(view, height=380), key=f"cmp-{side}")
+        st.markdown(
+            f"**{ui.version_label(version)}** · predicted **{view.class_names[view.predicted]}** ({view.probs.max():.0%}), label {view.class_names[view.label]}"
+        )
+        st.plotly_chart(ui.explanation_figure(view, height=380), key=f"cmp-{side}")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages import common
+from pages import ui
 from xil import feedback, services
 from xil.train import TrainConfig
 
+ui.setup("Train")
 st.title("Train")
-pid = common.project_id()
+pid = ui.project_id()
 if pid is None:
     st.stop()
 
@@ -26,11 +27,20 @@ with st.form("train"):
     c4, c5, c6 = st.columns(3)
     lr = c4.number_input("Learning rate", 1e-5, 1.0, TrainConfig.lr, format="%.4f")
     batch_size = c5.number_input("Batch size", 8, 4096, TrainConfig.batch_size)
-    auto = c6.checkbox("Automatic lambda", value=True, help="Scale the penalty to the cross-entropy after a warm-up epoch.")
+    auto = c6.checkbox(
+        "Automatic lambda", value=True, help="Scale the penalty to the cross-entropy after a warm-up epoch."
+    )
     lam = st.number_input("Lambda (when not automatic)", 0.0, 1e9, 10.0)
     submitted = st.form_submit_button("Queue training job", type="primary")
 if submitted:
-    cfg = TrainConfig(method=method, arch=arch, epochs=int(epochs), lr=float(lr), batch_size=int(batch_size), lambda_=None if auto else float(lam))
+    cfg = TrainConfig(
+        method=method,
+        arch=arch,
+        epochs=int(epochs),
+        lr=float(lr),
+        batch_size=int(batch_size),
+        lambda_=None if auto else float(lam),
+    )
     try:
         job = services.queue_training(pid, cfg)
         st.success(f"Queued job {job.id}. A worker picks it up in a moment.")
@@ -66,14 +76,25 @@ def jobs_panel() -> None:
             if job.status == "succeeded" and job.metrics:
                 st.success(
                     f"New model version ready: test accuracy {job.metrics.get('test_acc', float('nan')):.1%}"
-                    + (f", wrong-reason score {job.metrics['wrong_reason']:.3f}" if "wrong_reason" in job.metrics else "")
+                    + (
+                        f", wrong-reason score {job.metrics['wrong_reason']:.3f}"
+                        if "wrong_reason" in job.metrics
+                        else ""
+                    )
                     + ". Compare it on the Models page, or annotate with it."
                 )
             with st.expander("Log"):
                 st.code(job.log_tail or "(empty)")
     st.dataframe(
         [
-            {"job": j.id, "status": j.status, "method": j.spec.get("config", {}).get("method"), "arch": j.spec.get("config", {}).get("arch"), "progress": round(j.progress, 2), "created": j.created_at.strftime("%H:%M:%S")}
+            {
+                "job": j.id,
+                "status": j.status,
+                "method": j.spec.get("config", {}).get("method"),
+                "arch": j.spec.get("config", {}).get("arch"),
+                "progress": round(j.progress, 2),
+                "created": j.created_at.strftime("%H:%M:%S"),
+            }
             for j in jobs
         ],
         hide_index=True,

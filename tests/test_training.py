@@ -72,7 +72,7 @@ def test_training_is_reproducible_with_a_seed(subset):
     a, ha = train(cfg(method="rrr", seed=3), subset)
     b, hb = train(cfg(method="rrr", seed=3), subset)
     assert [r["loss"] for r in ha] == [r["loss"] for r in hb]
-    for pa, pb in zip(a.parameters(), b.parameters()):
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb)
 
 
@@ -157,7 +157,7 @@ def test_init_model_continues_training(subset):
     before = [p.detach().clone() for p in first.parameters()]
     second, _ = train(cfg(method="none", epochs=1), subset, init=first)
     assert second is first
-    assert any(not torch.equal(a, b) for a, b in zip(before, second.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, second.parameters(), strict=True))
 
 
 def test_evaluate_reports_accuracy_and_wrong_reason(subset):
@@ -173,3 +173,12 @@ def test_train_config_roundtrips_and_rejects_unknown_keys():
     assert TrainConfig.from_dict({"arch": "cnn"}) == TrainConfig(arch="cnn")
     with pytest.raises(ValueError, match=r"unknown training settings: \['epoch', 'lr_decay'\]"):
         TrainConfig.from_dict({"epoch": 3, "lr_decay": 0.1, "lr": 0.01})
+
+
+def test_n_classes_sets_the_model_outputs(subset):
+    few = TrainData(subset.x[:20], subset.y[:20].clamp(max=2))
+    model, _ = train(cfg(method="none", epochs=1), few)
+    assert model(few.x[:1]).shape == (1, 3)  # default: the largest label + 1
+    few.n_classes = 10
+    model, _ = train(cfg(method="none", epochs=1), few)
+    assert model(few.x[:1]).shape == (1, 10)

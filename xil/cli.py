@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -72,8 +71,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON object."
 @app.command("import-folder")
 def import_folder(
     folder: Path,
-    name: Optional[str] = typer.Option(None, help="Project name (default: the folder's name)."),
-    resize: Optional[str] = typer.Option(None, help="Resize every image to HxW, e.g. 28x28."),
+    name: str | None = typer.Option(None, help="Project name (default: the folder's name)."),
+    resize: str | None = typer.Option(None, help="Resize every image to HxW, e.g. 28x28."),
 ) -> None:
     """Import an image folder (one subfolder per class); nothing is imported if any file is bad."""
     from xil import services
@@ -97,7 +96,7 @@ def import_folder(
 def import_mnist(
     folder: Path,
     name: str = typer.Option("Decoy-MNIST"),
-    limit: Optional[int] = typer.Option(None, help="Use only the first N images."),
+    limit: int | None = typer.Option(None, help="Use only the first N images."),
 ) -> None:
     """Create a Decoy-MNIST project from IDX files in FOLDER."""
     from xil import services
@@ -132,7 +131,7 @@ def train(
     method: str = typer.Option("rrr", help="none, rrr, rrr_g, hint or ce."),
     arch: str = typer.Option("mlp", help="mlp or cnn."),
     epochs: int = typer.Option(30),
-    lam: Optional[float] = typer.Option(None, "--lambda", help="Penalty weight (default: automatic)."),
+    lam: float | None = typer.Option(None, "--lambda", help="Penalty weight (default: automatic)."),
 ) -> None:
     """Queue a training job (run it with `xil worker`)."""
     from xil import services
@@ -148,11 +147,11 @@ def train(
 @bench_app.command("decoy")
 def bench_decoy(
     dataset: str = typer.Option("digits", help="digits or mnist."),
-    data: Optional[Path] = typer.Option(None, help="Folder with MNIST IDX files (for --dataset mnist)."),
+    data: Path | None = typer.Option(None, help="Folder with MNIST IDX files (for --dataset mnist)."),
     arch: str = typer.Option("mlp", help="mlp or cnn."),
     device: str = typer.Option("auto", help="cpu, cuda or auto."),
-    epochs: Optional[int] = typer.Option(None, help="Default: 64 (MLP) or 30 (CNN)."),
-    feedback_fraction: Optional[str] = typer.Option(
+    epochs: int | None = typer.Option(None, help="Default: 64 (MLP) or 30 (CNN)."),
+    feedback_fraction: str | None = typer.Option(
         None, help="Comma-separated fractions of training examples given feedback, e.g. 0.01,0.1,1."
     ),
     methods: str = typer.Option("rrr,rrr_g,hint,ce"),

@@ -71,7 +71,12 @@ def run(
     def with_(**changes) -> TrainConfig:
         return TrainConfig.from_dict({**base.to_dict(), **changes})
 
-    clean_run = _run(base, TrainData(t(clean.images[tr]), t(clean.labels[tr])), (t(clean.images[te]), t(clean.labels[te])), decoyed.decoy_masks[te])
+    clean_run = _run(
+        base,
+        TrainData(t(clean.images[tr]), t(clean.labels[tr])),
+        (t(clean.images[te]), t(clean.labels[te])),
+        decoyed.decoy_masks[te],
+    )
     vanilla = _run(base, train_data, test, decoyed.decoy_masks[te])
     result = {
         "dataset": dataset,
@@ -102,6 +107,8 @@ def run(
                 keep = torch.from_numpy(rng.random(len(tr)) < fraction).float()[:, None, None]
                 partial = TrainData(train_data.x, train_data.y, irrelevant * keep, relevant * keep)
                 run_ = _run(with_(method=method), partial, test, decoyed.decoy_masks[te])
-                curve[method].append({"fraction": fraction, "n_feedback": int(keep.sum()), "acc": run_["acc"], "wr": run_["wr"]})
+                curve[method].append(
+                    {"fraction": fraction, "n_feedback": int(keep.sum()), "acc": run_["acc"], "wr": run_["wr"]}
+                )
         result["feedback_fraction"] = curve
     return result

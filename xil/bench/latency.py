@@ -41,8 +41,8 @@ def explain_latency(repeats: int = 50) -> dict:
     result = {}
     for name, explainer in REGISTRY.items():
         model = cnn if explainer.needs_conv else mlp
-        it = iter(samples * 2)
-        result[name] = _median_ms(lambda: explain(model, next(it), name), repeats)
+        inputs = iter(samples * 2)
+        result[name] = _median_ms(lambda m=model, it=inputs, n=name: explain(m, next(it), n), repeats)
     return result
 
 
@@ -64,7 +64,9 @@ def save_next_latency(n: int = 60) -> dict:
         times = []
         for _ in range(n):
             started = time.perf_counter()
-            services.save_feedback(queue[0], "bench", version.id, "wrong_reason", irrelevant=mask, explanation_method="saliency")
+            services.save_feedback(
+                queue[0], "bench", version.id, "wrong_reason", irrelevant=mask, explanation_method="saliency"
+            )
             queue = services.next_examples(project.id, version.id, "suspicious", "bench", n=3)
             services.explain_example(version.id, queue[0], "saliency")
             services.prefetch(version.id, queue[1:], "saliency")

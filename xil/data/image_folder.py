@@ -92,9 +92,9 @@ def import_image_folder(
         return report
 
     channels = 3 if any(a.shape[2] == 3 for _, _, a in loaded) else 1
-    images = np.stack(
-        [np.repeat(a, 3, axis=2) if a.shape[2] < channels else a for _, _, a in loaded]
-    ).transpose(0, 3, 1, 2)
+    images = np.stack([np.repeat(a, 3, axis=2) if a.shape[2] < channels else a for _, _, a in loaded]).transpose(
+        0, 3, 1, 2
+    )
     labels = np.array([label for _, label, _ in loaded], dtype=np.int64)
     report.dataset = ImageDataset(
         name=root.name,

@@ -58,8 +58,7 @@ def load_mnist_folder(folder: str | Path) -> tuple[np.ndarray, np.ndarray]:
             labels.append(read_idx(lab))
     if not images:
         raise FileNotFoundError(
-            f"no MNIST IDX files in {folder} (expected t10k-images-idx3-ubyte[.gz] and "
-            "t10k-labels-idx1-ubyte[.gz])"
+            f"no MNIST IDX files in {folder} (expected t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz])"
         )
     x = np.concatenate(images).astype(np.float32)[:, None] / 255.0
     y = np.concatenate(labels).astype(np.int64)

@@ -6,8 +6,8 @@ summed), registered here by name. A new method is a new file and one line below.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor, nn

@@ -27,7 +27,7 @@ def wrong_reason_score(attributions: np.ndarray, irrelevant: np.ndarray) -> floa
 def plausibility(attributions: np.ndarray, relevant: np.ndarray) -> float:
     """Mean IoU between the top-k attributed pixels (k = mask size) and the annotator's relevant mask."""
     scores = []
-    for a, m in zip(np.abs(attributions), np.asarray(relevant, dtype=bool)):
+    for a, m in zip(np.abs(attributions), np.asarray(relevant, dtype=bool), strict=True):
         k = int(m.sum())
         if k == 0:
             continue

@@ -7,8 +7,8 @@ annotator's irrelevant or relevant region, ``(N, H, W)``, all zeros for examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from xil.feedback import counterexamples, hint, rrr, rrr_gradcam
 

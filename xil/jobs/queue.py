@@ -122,15 +122,17 @@ def recover_stale(stale_after_s: float = STALE_AFTER_S) -> list[int]:
     cutoff = utcnow() - timedelta(seconds=stale_after_s)
     recovered = []
     with session_scope(write=True) as session:
-        stale = session.scalars(
-            select(Job).where(col(Job.status) == "running", col(Job.heartbeat_at) < cutoff)
-        ).all()
+        stale = session.scalars(select(Job).where(col(Job.status) == "running", col(Job.heartbeat_at) < cutoff)).all()
         for job in stale:
             reason = f"worker {job.worker} stopped heartbeating (last at {job.heartbeat_at:%H:%M:%S} UTC)"
             if job.cancel_requested:
                 job.status, job.error, job.finished_at = "cancelled", reason, utcnow()
             elif job.attempts >= MAX_ATTEMPTS:
-                job.status, job.error, job.finished_at = "failed", f"{reason}; gave up after {job.attempts} attempts", utcnow()
+                job.status, job.error, job.finished_at = (
+                    "failed",
+                    f"{reason}; gave up after {job.attempts} attempts",
+                    utcnow(),
+                )
             else:
                 job.status, job.worker, job.progress, job.history = "queued", None, 0.0, []
                 job.log_tail = (job.log_tail + f"{reason}; requeued\n")[-LOG_TAIL_CHARS:]

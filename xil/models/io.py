@@ -40,5 +40,3 @@ def arch_of(model: nn.Module) -> str:
         if type(model) is cls:
             return name
     raise ValueError(f"{type(model).__name__} is not a registered architecture")
-
-

@@ -1,8 +1,8 @@
 """Use cases: what the pages, the CLI and the tests call. Each function owns its transaction."""
 
 from xil.services.annotate import (
-    ExampleView,
     STRATEGIES,
+    ExampleView,
     annotation_progress,
     compare_candidates,
     discard_draft,

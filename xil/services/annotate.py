@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import zlib
 from collections import OrderedDict
@@ -225,9 +226,9 @@ def next_examples(
     if not rows:
         return []
     ids = np.array([r[0] for r in rows])
-    if strategy == "random":
-        rng = np.random.default_rng(zlib.crc32(f"{project_id}:{annotator}".encode()))
-        order = rng.permutation(len(ids))
+    if strategy == "random":  # a fixed pseudo-random rank per example: the queue keeps its order as it empties
+        ranks = [hashlib.blake2b(f"{project_id}:{annotator}:{i}".encode(), digest_size=8).digest() for i in ids]
+        order = sorted(range(len(ids)), key=ranks.__getitem__)
     else:
         scores = _strategy_scores(project_id, model_version_id, strategy)[np.array([r[1] for r in rows])]
         order = np.argsort(-scores, kind="stable")
@@ -270,18 +271,24 @@ def save_feedback(
         raise ValueError(f"label {label} is not a class of this project (0..{len(ds.class_names) - 1})")
     if model_version_id is not None:
         get_model_version(model_version_id)
-    paths: dict[str, str | None] = {}
+    masks: dict[str, np.ndarray] = {}
     for kind, mask in (("irrelevant", irrelevant), ("relevant", relevant)):
-        paths[f"{kind}_path"] = paths[f"{kind}_sha"] = None
-        if mask is None or not np.asarray(mask).any():
+        if mask is None:
             continue
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != ds.shape[1:]:
             raise ValueError(f"{kind} mask has shape {mask.shape}, the image is {ds.shape[1:]}")
-        paths[f"{kind}_path"], paths[f"{kind}_sha"] = storage.put_array(mask, "masks")
+        masks[kind] = mask
+    paths: dict[str, str | None] = {}
+    for kind in ("irrelevant", "relevant"):  # stored only once every argument is known to be valid
+        paths[f"{kind}_path"] = paths[f"{kind}_sha"] = None
+        if kind in masks and masks[kind].any():
+            paths[f"{kind}_path"], paths[f"{kind}_sha"] = storage.put_array(masks[kind], "masks")
     with session_scope(write=True) as session:
         previous = session.scalar(
-            _current(session, example.project_id).where(Feedback.example_id == example_id, Feedback.annotator == annotator)
+            _current(session, example.project_id).where(
+                Feedback.example_id == example_id, Feedback.annotator == annotator
+            )
         )
         row = Feedback(
             project_id=example.project_id,

@@ -8,12 +8,12 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-
 from sqlalchemy import select
 from sqlmodel import col
 
 from db import Example, Feedback, ModelVersion, session_scope
 from xil.export import mask_to_png, write_rows
+from xil.export.writers import FORMATS
 from xil.services.annotate import load_mask
 from xil.services.projects import dataset, get_project
 
@@ -65,6 +65,8 @@ def export_feedback(project_id: int, out: str | Path, fmt: str = "jsonl", masks:
     ``feedback.<fmt>`` (mask columns name PNG files) and ``masks/<feedback id>_<kind>.png``."""
     if masks not in MASK_MODES:
         raise ValueError(f"masks must be one of {MASK_MODES}")
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose from {FORMATS}")
     rows = feedback_rows(project_id)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,9 @@ def register_model(
     blob = models.io.model_bytes(model, cfg.arch, ds.shape, len(ds.class_names))
     rel, sha = storage.put_bytes(blob, ".safetensors", "models")
     with session_scope(write=True) as session:
-        version = (session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.project_id == project_id)) or 0) + 1
+        version = (
+            session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.project_id == project_id)) or 0
+        ) + 1
         row = ModelVersion(
             project_id=project_id,
             version=version,
@@ -76,7 +78,7 @@ def train_initial_model(project_id: int, arch: str = "mlp") -> ModelVersion:
     ds = dataset(project_id)
     x, y = tensors(ds, ds.indices("train"))
     cfg = TrainConfig(method="none", arch=arch, epochs=30, device="cpu")
-    model, _ = train(cfg, TrainData(x, y))
+    model, _ = train(cfg, TrainData(x, y, n_classes=len(ds.class_names)))
     return register_model(project_id, model, cfg, model_metrics(project_id, model))
 
 

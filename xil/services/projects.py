@@ -30,7 +30,13 @@ def create_project(name: str, ds: ImageDataset, source: str) -> Project:
         session.add(project)
         session.flush()
         rows = [
-            {"project_id": project.id, "idx": i, "split": str(ds.split[i]), "label": int(ds.labels[i]), "name": ds.names[i]}
+            {
+                "project_id": project.id,
+                "idx": i,
+                "split": str(ds.split[i]),
+                "label": int(ds.labels[i]),
+                "name": ds.names[i],
+            }
             for i in range(len(ds))
         ]
         session.execute(insert(Example), rows)
@@ -100,6 +106,7 @@ def import_image_folder(
 def status() -> dict:
     """Counts for ``xil status --json``."""
     with session_scope() as session:
+
         def count(table) -> int:
             return session.scalar(select(func.count()).select_from(table)) or 0
 

@@ -45,7 +45,7 @@ def training_data(project_id: int, method: str) -> tuple[TrainData, int]:
     rows, irrelevant, relevant = feedback_masks(project_id)
     irr = torch.zeros(len(train_idx), *ds.shape[1:])
     rel = torch.zeros_like(irr)
-    for row, m_irr, m_rel in zip(rows, irrelevant, relevant):
+    for row, m_irr, m_rel in zip(rows, irrelevant, relevant, strict=True):
         if int(row) in position:
             irr[position[int(row)]] = torch.from_numpy(m_irr.astype(np.float32))
             rel[position[int(row)]] = torch.from_numpy(m_rel.astype(np.float32))
@@ -60,7 +60,7 @@ def training_data(project_id: int, method: str) -> tuple[TrainData, int]:
             used += 1
             if fb.label is not None:
                 y[position[row]] = fb.label
-    return TrainData(x, y, irrelevant=irr, relevant=rel), used
+    return TrainData(x, y, irrelevant=irr, relevant=rel, n_classes=len(ds.class_names)), used
 
 
 def run_training_job(job: Job, ctx: jobs.JobContext) -> tuple[dict, int]:

@@ -14,12 +14,16 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.
     device = next(model.parameters()).device
     model.eval()
     with torch.no_grad():
-        return torch.cat([torch.softmax(model(x[i : i + batch_size].to(device)), 1).cpu() for i in range(0, len(x), batch_size)])
+        return torch.cat(
+            [torch.softmax(model(x[i : i + batch_size].to(device)), 1).cpu() for i in range(0, len(x), batch_size)]
+        )
 
 
 def attributions(model: nn.Module, x: torch.Tensor, method: str = "saliency", batch_size: int = 512) -> np.ndarray:
     device = next(model.parameters()).device
-    maps = [explain(model, x[i : i + batch_size].to(device), method)[0].cpu().numpy() for i in range(0, len(x), batch_size)]
+    maps = [
+        explain(model, x[i : i + batch_size].to(device), method)[0].cpu().numpy() for i in range(0, len(x), batch_size)
+    ]
     return np.concatenate(maps) if maps else np.zeros((0, *x.shape[2:]))
 
 

@@ -33,6 +33,7 @@ class TrainData:
     y: Tensor  # (N,)
     irrelevant: Tensor | None = None  # (N, H, W), 1 where an annotator marked irrelevant
     relevant: Tensor | None = None  # (N, H, W), 1 where an annotator marked relevant
+    n_classes: int | None = None  # the model's outputs; None: the largest label + 1
 
     def mask_for(self, method: feedback.FeedbackMethod) -> Tensor:
         mask = self.irrelevant if method.mask == "irrelevant" else self.relevant
@@ -57,7 +58,7 @@ def train(
     device = xil_config.device(cfg.device)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
-    n_classes = int(data.y.max()) + 1 if init is None else None
+    n_classes = (data.n_classes or int(data.y.max()) + 1) if init is None else None
     model = init if init is not None else models.build(cfg.arch, tuple(data.x.shape[1:]), n_classes)
     model = model.to(device).train()
 

@@ -1,6 +1,15 @@
-"""Widgets and figures shared by the pages. UI only."""
+"""Widgets and figures shared by the pages. UI only.
+
+Each page starts with :func:`setup`: page config, the demo seeded once per server, a worker for
+the embedded default, the navigation and the project/annotator sidebar. (Streamlit runs a file in
+``pages/`` on its own when its URL is opened, so the entrypoint cannot do this for the pages.)
+"""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import plotly.graph_objects as go
@@ -11,6 +20,40 @@ from xil import services
 IRRELEVANT_RGBA = "rgba(255, 0, 200, 0.55)"
 RELEVANT_RGBA = "rgba(0, 200, 80, 0.55)"
 HEAT_SCALE = [[0.0, "rgba(255,80,0,0)"], [0.3, "rgba(255,80,0,0.35)"], [1.0, "rgba(255,230,0,0.95)"]]
+
+
+NAV = [
+    ("streamlit_app.py", "Home", ":material/home:"),
+    ("pages/annotate.py", "Annotate", ":material/edit:"),
+    ("pages/train.py", "Train", ":material/model_training:"),
+    ("pages/models.py", "Models", ":material/compare:"),
+    ("pages/export.py", "Export", ":material/download:"),
+    ("pages/data.py", "Data", ":material/folder_open:"),
+]
+
+
+@st.cache_resource(show_spinner="Preparing the Decoy-Digits demo (the first run trains a model, a few seconds)...")
+def _seed_demo() -> int:
+    return services.seed_demo().id
+
+
+@st.cache_resource
+def _start_worker() -> subprocess.Popen | None:
+    """One background worker per app server for the embedded default (XIL_START_WORKER=0: none)."""
+    if os.environ.get("XIL_START_WORKER", "1") == "0":
+        return None
+    return subprocess.Popen([sys.executable, "-m", "xil.cli", "worker"], env=dict(os.environ))
+
+
+def setup(title: str) -> None:
+    st.set_page_config(page_title=f"{title} · xil studio", page_icon=":material/search:", layout="wide")
+    _seed_demo()
+    _start_worker()
+    with st.sidebar:
+        for path, label, icon in NAV:
+            st.page_link(path, label=label, icon=icon)
+        st.divider()
+    sidebar()
 
 
 def _query_int(name: str) -> int | None:
@@ -34,11 +77,18 @@ def sidebar() -> None:
         st.session_state.pop("example_id", None)
     st.session_state["project_id"] = project_id
     st.query_params["project"] = str(project_id)
-    default_name = st.session_state.get("annotator") or st.query_params.get("annotator", "")
-    annotator = st.sidebar.text_input("Annotator", value=default_name, placeholder="your name")
-    st.session_state["annotator"] = annotator.strip()
-    if annotator.strip():
-        st.query_params["annotator"] = annotator.strip()
+    # Widget state does not survive a page switch, so the name lives under its own key and seeds
+    # the widget on every run; typing updates it through the callback, which runs first.
+    if "annotator" not in st.session_state:
+        st.session_state["annotator"] = st.query_params.get("annotator", "").strip()
+    st.session_state["annotator_input"] = st.session_state["annotator"]
+    st.sidebar.text_input("Annotator", key="annotator_input", placeholder="your name", on_change=_remember_annotator)
+    if st.session_state["annotator"]:
+        st.query_params["annotator"] = st.session_state["annotator"]
+
+
+def _remember_annotator() -> None:
+    st.session_state["annotator"] = st.session_state["annotator_input"].strip()
 
 
 def project_id() -> int | None:
@@ -74,7 +124,9 @@ def explanation_figure(
     if view.image.shape[0] == 3:
         fig.add_trace(go.Image(z=(view.image.transpose(1, 2, 0) * 255).astype(np.uint8), hoverinfo="skip"))
     else:
-        fig.add_trace(go.Heatmap(z=_gray(view.image), colorscale="gray", showscale=False, zmin=0, zmax=1, hoverinfo="skip"))
+        fig.add_trace(
+            go.Heatmap(z=_gray(view.image), colorscale="gray", showscale=False, zmin=0, zmax=1, hoverinfo="skip")
+        )
     if show_heat:
         heat = np.abs(view.attribution)
         heat = heat / heat.max() if heat.max() > 0 else heat
@@ -148,7 +200,12 @@ def probability_figure(view: services.ExampleView, k: int = 5) -> go.Figure:
             textposition="auto",
         )
     )
-    fig.update_layout(height=40 + 32 * len(order), margin={"l": 0, "r": 0, "t": 0, "b": 0}, xaxis={"range": [0, 1], "visible": False}, yaxis={"type": "category"})
+    fig.update_layout(
+        height=40 + 32 * len(order),
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        xaxis={"range": [0, 1], "visible": False},
+        yaxis={"type": "category"},
+    )
     return fig
 
 

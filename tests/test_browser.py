@@ -1,0 +1,141 @@
+"""End to end in a real browser: Debian's Chromium driven by Playwright against a running app.
+
+Skipped, with the reason, where Chromium or Playwright is missing (.ci/run installs Chromium).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+from xil import services
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (make test installs it)")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="no Chromium found: install Debian's chromium to run the browser tests"
+    ),
+]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(demo, xil_home):
+    port = _free_port()
+    env = {**os.environ, "XIL_HOME": str(xil_home), "XIL_START_WORKER": "0", "STREAMLIT_SERVER_PORT": str(port)}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(PROJECT_ROOT / "streamlit_app.py"),
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("the Streamlit app did not start within 60 s")
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def page(server):
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.set_default_timeout(60_000)
+        yield tab
+        browser.close()
+
+
+def _drag_over_pixels(page, top_left: tuple[int, int], bottom_right: tuple[int, int], size: int = 28) -> None:
+    """Drag a selection box over the plotly pixel grid, from one pixel to another (inclusive)."""
+    area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    cell_w, cell_h = area["width"] / size, area["height"] / size
+    (r0, c0), (r1, c1) = top_left, bottom_right
+    page.mouse.move(area["x"] + (c0 + 0.1) * cell_w, area["y"] + (r0 + 0.1) * cell_h)
+    page.mouse.down()
+    page.mouse.move(area["x"] + (c1 + 0.9) * cell_w, area["y"] + (r1 + 0.9) * cell_h, steps=10)
+    page.mouse.up()
+
+
+def test_mark_region_save_and_find_it_in_the_database(page, server, demo):
+    page.goto(server)
+    page.get_by_role("link", name="Annotate").click()
+    page.get_by_text("Brush").wait_for()
+    annotator = page.get_by_label("Annotator")
+    annotator.fill("ada")
+    annotator.press("Enter")
+    page.wait_for_timeout(1500)
+    example_id = int(page.evaluate("new URLSearchParams(location.search).get('example')"))
+
+    _drag_over_pixels(page, (0, 0), (3, 3))
+    page.get_by_text("Marked: 16 irrelevant, 0 relevant pixels").wait_for()
+    page.get_by_role("button", name="Wrong reason · save").click()
+    page.get_by_text("Saved feedback").wait_for()
+
+    [row] = services.feedback_history(example_id)
+    assert (row.annotator, row.verdict, row.model_version_id) == ("ada", "wrong_reason", demo.version_id)
+    mask = services.load_mask(row.irrelevant_path, (28, 28))
+    expected = np.zeros((28, 28), dtype=bool)
+    expected[:4, :4] = True
+    assert np.array_equal(mask, expected)
+    assert row.relevant_path is None
+
+
+def test_keyboard_saves_right_reason_with_a_relevant_region(page, server, demo):
+    page.goto(f"{server}/annotate?annotator=grace")
+    page.get_by_text("Brush").wait_for()
+    example_id = int(page.evaluate("new URLSearchParams(location.search).get('example')"))
+    page.get_by_text("Relevant (green)", exact=True).click()
+    page.wait_for_timeout(800)
+    _drag_over_pixels(page, (10, 10), (14, 15))
+    page.get_by_text("Marked: 0 irrelevant, 30 relevant pixels").wait_for()
+    page.get_by_role("heading", name="Annotate").click()  # focus off the chart
+    page.keyboard.press("1")
+    page.get_by_text("Saved feedback").wait_for()
+
+    [row] = services.feedback_history(example_id)
+    assert (row.annotator, row.verdict) == ("grace", "right_reason")
+    assert services.load_mask(row.relevant_path, (28, 28)).sum() == 30
