@@ -8,7 +8,7 @@ import streamlit as st
 from pages import ui
 from xil import services
 
-BRUSHES = {"irrelevant": "Irrelevant (magenta)", "relevant": "Relevant (green)", "erase": "Erase"}
+BRUSHES = {"irrelevant": "Irrelevant", "relevant": "Relevant", "erase": "Erase"}
 
 ui.setup("Annotate")
 st.title("Annotate")
@@ -155,7 +155,7 @@ with right:
     st.plotly_chart(ui.probability_figure(view), key=f"probs-{example_id}", config={"displayModeBar": False})
     st.segmented_control("Brush", list(BRUSHES), format_func=BRUSHES.get, default="irrelevant", key="brush")
     n_irr, n_rel = int(current["irrelevant"].sum()), int(current["relevant"].sum())
-    st.caption(f"Marked: {n_irr} irrelevant, {n_rel} relevant pixels")
+    st.caption(f"Marked: {n_irr} irrelevant (magenta), {n_rel} relevant (green) pixels")
     st.selectbox(
         "Correct label",
         list(range(len(view.class_names))),
@@ -164,14 +164,14 @@ with right:
         key=f"label_fix-{example_id}",
     )
     b1, b2 = st.columns(2)
-    b1.button(
-        "Wrong reason · save", type="primary", on_click=save, args=("wrong_reason",), shortcut="2", width="stretch"
-    )
-    b2.button("Right reason · save", on_click=save, args=("right_reason",), shortcut="1", width="stretch")
+    b1.button("Wrong reason", type="primary", on_click=save, args=("wrong_reason",), shortcut="2", width="stretch")
+    b2.button("Right reason", on_click=save, args=("right_reason",), shortcut="1", width="stretch")
     b3, b4 = st.columns(2)
     b3.button("Clear marks", on_click=clear_marks, shortcut="X", width="stretch")
     b4.button("Skip", on_click=skip, shortcut="S", width="stretch")
-    st.caption("Keys: 1 right reason · 2 wrong reason · X clear · S skip")
+    st.caption(
+        "Both verdict buttons save the marks and the label, then show the next example. Keys: 1 right reason · 2 wrong reason · X clear · S skip"
+    )
     history = services.feedback_history(example_id)
     if history:
         with st.expander(f"History of this example ({len(history)})"):

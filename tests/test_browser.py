@@ -111,8 +111,8 @@ def test_mark_region_save_and_find_it_in_the_database(page, server, demo):
     example_id = int(page.evaluate("new URLSearchParams(location.search).get('example')"))
 
     _drag_over_pixels(page, (0, 0), (3, 3))
-    page.get_by_text("Marked: 16 irrelevant, 0 relevant pixels").wait_for()
-    page.get_by_role("button", name="Wrong reason · save").click()
+    page.get_by_text("Marked: 16 irrelevant (magenta), 0 relevant (green) pixels").wait_for()
+    page.get_by_role("button", name="Wrong reason").click()
     page.get_by_text("Saved feedback").wait_for()
 
     [row] = services.feedback_history(example_id)
@@ -128,10 +128,10 @@ def test_keyboard_saves_right_reason_with_a_relevant_region(page, server, demo):
     page.goto(f"{server}/annotate?annotator=grace")
     page.get_by_text("Brush").wait_for()
     example_id = int(page.evaluate("new URLSearchParams(location.search).get('example')"))
-    page.get_by_text("Relevant (green)", exact=True).click()
+    page.get_by_text("Relevant", exact=True).click()
     page.wait_for_timeout(800)
     _drag_over_pixels(page, (10, 10), (14, 15))
-    page.get_by_text("Marked: 0 irrelevant, 30 relevant pixels").wait_for()
+    page.get_by_text("Marked: 0 irrelevant (magenta), 30 relevant (green) pixels").wait_for()
     page.get_by_role("heading", name="Annotate").click()  # focus off the chart
     page.keyboard.press("1")
     page.get_by_text("Saved feedback").wait_for()

@@ -77,7 +77,7 @@ def train(
     for epoch in range(1, cfg.epochs + 1):
         started = time.perf_counter()
         order = torch.randperm(n, generator=generator).to(device)
-        totals = {"loss": 0.0, "ce": 0.0, "penalty": 0.0}
+        totals = torch.zeros(3, device=device)  # loss, ce, penalty; read once per epoch (no per-step sync)
         for start in range(0, n, cfg.batch_size):
             idx = order[start : start + cfg.batch_size]
             xb, yb = x[idx], y[idx]
@@ -98,10 +98,8 @@ def train(
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            totals["loss"] += loss.item() * len(idx)
-            totals["ce"] += ce.item() * len(idx)
-            totals["penalty"] += penalty.item() * len(idx)
-        record = {k: v / n for k, v in totals.items()}
+            totals += torch.stack([loss.detach(), ce.detach(), penalty.detach().float()]) * len(idx)
+        record = dict(zip(("loss", "ce", "penalty"), (totals / n).tolist(), strict=True))
         if method is not None and method.terms is not None and lam is None and record["penalty"] > 0:
             scale = cfg.lambda_scale if cfg.lambda_scale is not None else method.lambda_scale
             lam = scale * record["ce"] / record["penalty"]

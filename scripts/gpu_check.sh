@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# GPU check: the decoy benchmarks on CUDA, with the device name and timings.
+#
+# On a GPU machine with torch (and typer, scikit-learn, safetensors) but without captum:
+#   here:   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#             --platform manylinux2014_x86_64 -d .whl captum==0.9.0     (captum is pure Python)
+#   there:  bash scripts/gpu_check.sh            (installs .whl/*.whl into /tmp/site first)
+# Prints one JSON object per benchmark; set MNIST=DIR to add Decoy-MNIST (8,000 / 2,000 split).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
+  export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
+fi
+export PYTHONPATH="$PWD:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
+python3 - <<'PY'
+import torch
+print({"torch": torch.__version__, "cuda": torch.cuda.is_available(),
+       "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+       "bf16": torch.cuda.is_available() and torch.cuda.is_bf16_supported()})
+PY
+python3 -m xil.cli bench decoy --dataset digits --arch mlp --device cuda --json
+python3 -m xil.cli bench decoy --dataset digits --arch cnn --device cuda --json
+if [ -n "${MNIST:-}" ]; then
+  python3 -m xil.cli bench decoy --dataset mnist --data "$MNIST" --arch mlp --device cuda --json
+  python3 -m xil.cli bench decoy --dataset mnist --data "$MNIST" --arch cnn --epochs 50 --device cuda --json
+fi
