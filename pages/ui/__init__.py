@@ -7,6 +7,7 @@ the embedded default, the navigation and the project/annotator sidebar. (Streaml
 
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import sys
@@ -42,7 +43,9 @@ def _start_worker() -> subprocess.Popen | None:
     """One background worker per app server for the embedded default (XIL_START_WORKER=0: none)."""
     if os.environ.get("XIL_START_WORKER", "1") == "0":
         return None
-    return subprocess.Popen([sys.executable, "-m", "xil.cli", "worker"], env=dict(os.environ))
+    worker = subprocess.Popen([sys.executable, "-m", "xil.cli", "worker"], env=dict(os.environ))
+    atexit.register(worker.terminate)  # the worker goes when the app server goes
+    return worker
 
 
 def setup(title: str) -> None:
