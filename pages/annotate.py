@@ -21,14 +21,14 @@ if not versions:
     st.stop()
 
 annotator = st.session_state.get("annotator", "")
-methods = ui.explanation_methods()
+task = services.get_project(pid).task
 
 top = st.columns([2, 2, 2])
 with top[0]:
     version = ui.pick_version("Model version", versions, key="annotate_version")
-arch_methods = [m for m in methods if m != "grad_cam" or version.arch == "cnn"]
+methods = ui.explanation_methods(task, version.arch)
 with top[1]:
-    method = st.selectbox("Explanation", arch_methods, format_func=methods.get, key="annotate_method")
+    method = st.selectbox("Explanation", list(methods), format_func=methods.get, key=f"annotate_method_{task}")
 with top[2]:
     strategy = st.selectbox(
         "Queue", list(services.STRATEGIES), format_func=services.STRATEGIES.get, key="annotate_strategy"
@@ -53,12 +53,15 @@ st.query_params["example"] = str(example_id)
 
 try:
     view = services.explain_example(version.id, example_id, method)
-except ValueError as exc:  # an example of another project in the URL, say
+    if view.project_id != pid:
+        raise ValueError(f"example {example_id} belongs to another project")
+except ValueError as exc:  # a stale example id in the URL, say
     st.session_state.pop("example_id", None)
     st.query_params.pop("example", None)
-    st.error(str(exc))
-    st.stop()
-shape = view.image.shape[1:]
+    st.error(f"{exc}; showing the next one instead.")
+    st.rerun()
+shape = view.image.shape[1:] if view.task == "image" else (len(view.words),)
+unit = "pixels" if view.task == "image" else "words"
 
 marks = st.session_state.setdefault("marks", {})
 if example_id not in marks:
@@ -91,9 +94,22 @@ def on_select() -> None:
         services.save_draft(annotator, example_id, current["irrelevant"], current["relevant"])
 
 
+def on_pills(kind: str) -> None:
+    chosen = np.zeros(shape, dtype=bool)
+    chosen[list(st.session_state.get(f"{kind}-{example_id}-{nonce}") or [])] = True
+    other = "relevant" if kind == "irrelevant" else "irrelevant"
+    current[kind] = chosen
+    if (current[other] & chosen).any():  # a word is one or the other; the latest choice wins
+        current[other] = current[other] & ~chosen
+        st.session_state["canvas_nonce"] += 1
+    if annotator:
+        services.save_draft(annotator, example_id, current["irrelevant"], current["relevant"])
+
+
 def clear_marks() -> None:
     current["irrelevant"] = np.zeros(shape, dtype=bool)
     current["relevant"] = np.zeros(shape, dtype=bool)
+    st.session_state["canvas_nonce"] += 1
     if annotator:
         services.discard_draft(annotator, example_id)
 
@@ -102,6 +118,15 @@ def advance() -> None:
     marks.pop(example_id, None)
     st.session_state.pop("example_id", None)
     st.query_params.pop("example", None)
+
+
+def marks_for_saving() -> dict:
+    if view.task == "image":
+        return {"irrelevant": current["irrelevant"], "relevant": current["relevant"]}
+    return {
+        "irrelevant_words": np.flatnonzero(current["irrelevant"]).tolist(),
+        "relevant_words": np.flatnonzero(current["relevant"]).tolist(),
+    }
 
 
 def save(verdict: str) -> None:
@@ -116,9 +141,8 @@ def save(verdict: str) -> None:
             version.id,
             verdict=verdict,
             label=None if label in (None, view.label) else int(label),
-            irrelevant=current["irrelevant"],
-            relevant=current["relevant"],
             explanation_method=method,
+            **marks_for_saving(),
         )
     except ValueError as exc:
         st.session_state["flash"] = ("error", str(exc))
@@ -139,23 +163,38 @@ if flash := st.session_state.pop("flash", None):
 left, right = st.columns([3, 2], gap="large")
 with left:
     show_heat = st.toggle("Show explanation", value=True, key="show_heat")
-    fig = ui.explanation_figure(view, current["irrelevant"], current["relevant"], show_heat, selectable=True)
-    st.plotly_chart(
-        fig,
-        key=chart_key,
-        on_select=on_select,
-        selection_mode=("box", "lasso"),
-        config={"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]},
-    )
-    st.caption("Drag a box (or pick lasso in the chart's toolbar) to mark pixels with the brush on the right.")
+    if view.task == "image":
+        fig = ui.explanation_figure(view, current["irrelevant"], current["relevant"], show_heat, selectable=True)
+        st.plotly_chart(
+            fig,
+            key=chart_key,
+            on_select=on_select,
+            selection_mode=("box", "lasso"),
+            config={"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]},
+        )
+        st.caption("Drag a box (or pick lasso in the chart's toolbar) to mark pixels with the brush on the right.")
+    else:
+        st.html(ui.word_heatmap(view, current["irrelevant"], current["relevant"], show_heat))
+        for kind, title in (("irrelevant", "Irrelevant words (should not matter)"), ("relevant", "Relevant words")):
+            st.pills(
+                title,
+                list(range(len(view.words))),
+                format_func=lambda i: view.words[i],
+                selection_mode="multi",
+                default=np.flatnonzero(current[kind]).tolist(),
+                key=f"{kind}-{example_id}-{nonce}",
+                on_change=on_pills,
+                args=(kind,),
+            )
 with right:
     st.markdown(
         f"**{view.name}** · label **{view.class_names[view.label]}** · predicted **{view.class_names[view.predicted]}** ({view.probs.max():.0%})"
     )
     st.plotly_chart(ui.probability_figure(view), key=f"probs-{example_id}", config={"displayModeBar": False})
-    st.segmented_control("Brush", list(BRUSHES), format_func=BRUSHES.get, default="irrelevant", key="brush")
+    if view.task == "image":
+        st.segmented_control("Brush", list(BRUSHES), format_func=BRUSHES.get, default="irrelevant", key="brush")
     n_irr, n_rel = int(current["irrelevant"].sum()), int(current["relevant"].sum())
-    st.caption(f"Marked: {n_irr} irrelevant (magenta), {n_rel} relevant (green) pixels")
+    st.caption(f"Marked: {n_irr} irrelevant (magenta), {n_rel} relevant (green) {unit}")
     st.selectbox(
         "Correct label",
         list(range(len(view.class_names))),

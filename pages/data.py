@@ -55,6 +55,40 @@ if upload is not None and st.button("Import", type="primary"):
             f"Imported {report.n_images} images into project {project.name!r}. Train a first model on the Train page (method: plain)."
         )
 
+st.subheader("Import a text file")
+st.caption(
+    "CSV, TSV, JSONL or Parquet (optionally gzipped) with a text column and a label column. Missing columns, "
+    "empty rows, bytes that are not UTF-8 and duplicate ids are reported row by row, and nothing is imported "
+    "until the file is clean. The first model (MiniLM, fine-tuned) is queued for the worker right away."
+)
+text_upload = st.file_uploader("Text file", type=["csv", "tsv", "jsonl", "json", "parquet", "gz"])
+t1, t2, t3, t4 = st.columns(4)
+text_column = t1.text_input("Text column", "text")
+label_column = t2.text_input("Label column", "label")
+id_column = t3.text_input("Id column (optional)", "")
+text_name = t4.text_input("Project name", placeholder="defaults to the file's name", key="text_name")
+if text_upload is not None and st.button("Import text", type="primary"):
+    if text_upload.size > MAX_UPLOAD_MB * 1024 * 1024:
+        st.error(f"The file is {text_upload.size / 1e6:.0f} MB; the limit is {MAX_UPLOAD_MB} MB.")
+        st.stop()
+    project, report = services.import_text(
+        text_upload.name,
+        data=text_upload.getvalue(),
+        name=text_name.strip() or None,
+        text_column=text_column.strip(),
+        label_column=label_column.strip(),
+        id_column=id_column.strip() or None,
+    )
+    if project is None:
+        st.error(f"{len(report.errors)} problem(s); nothing was imported.")
+        st.code("\n".join(report.errors[:200]))
+    else:
+        services.queue_first_text_model(project.id)
+        st.success(
+            f"Imported {len(report.dataset)} texts into project {project.name!r}; its first model is being trained "
+            "(see the Train page)."
+        )
+
 st.subheader("Decoy-MNIST from IDX files")
 folder = st.text_input("Folder on the server with t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]")
 if folder and st.button("Create Decoy-MNIST project"):

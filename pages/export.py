@@ -16,20 +16,25 @@ pid = ui.project_id()
 if pid is None:
     st.stop()
 project = services.get_project(pid)
-n = services.status()["feedback"]
+n = services.annotation_progress(pid)[0]
 st.caption("Every piece of feedback, superseded ones included (column `current`), with the model version it judged.")
 c1, c2 = st.columns(2)
 fmt = c1.radio(
     "Format", ["jsonl", "parquet"], horizontal=True, format_func={"jsonl": "JSONL", "parquet": "Parquet"}.get
 )
-masks = c2.radio(
-    "Masks",
-    ["array", "png"],
-    horizontal=True,
-    format_func={"array": "Arrays in the rows", "png": "PNG files (zip)"}.get,
+task = project.task
+masks = (
+    "array"
+    if task == "text"
+    else c2.radio(
+        "Masks",
+        ["array", "png"],
+        horizontal=True,
+        format_func={"array": "Arrays in the rows", "png": "PNG files (zip)"}.get,
+    )
 )
 if st.button("Prepare export", type="primary", disabled=n == 0):
-    suffix = ".zip" if masks == "png" else f".{fmt}"
+    suffix = ".zip" if masks == "png" and task == "image" else f".{fmt}"
     with tempfile.TemporaryDirectory() as tmp:
         path = services.export_feedback(pid, Path(tmp) / f"feedback{suffix}", fmt=fmt, masks=masks)
         st.session_state["export"] = (path.name, path.read_bytes())

@@ -22,18 +22,27 @@ def fmt(value) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
+METRICS = {
+    "test_acc": "test accuracy",
+    "wrong_reason": "wrong-reason (known shortcut)",
+    "wrong_reason_feedback": "wrong-reason (your marks)",
+    "plausibility": "plausibility",
+    "token_f1": "token F1",
+    "iou": "IoU",
+    "auprc": "AUPRC",
+    "comprehensiveness": "comprehensiveness",
+    "sufficiency": "sufficiency",
+    "lambda": "lambda",
+}
+shown = [key for key in METRICS if any(key in v.metrics for v in versions)]
 st.dataframe(
     [
         {
             "version": v.version,
-            "arch": v.arch,
+            "model": v.arch,
             "method": v.method,
             "feedback used": v.n_feedback,
-            "test accuracy": fmt(v.metrics.get("test_acc")),
-            "wrong-reason (decoy)": fmt(v.metrics.get("wrong_reason")),
-            "wrong-reason (your marks)": fmt(v.metrics.get("wrong_reason_feedback")),
-            "plausibility": fmt(v.metrics.get("plausibility")),
-            "lambda": fmt(v.metrics.get("lambda")),
+            **{METRICS[key]: fmt(v.metrics.get(key)) for key in shown},
             "created": v.created_at.strftime("%Y-%m-%d %H:%M"),
         }
         for v in versions
@@ -41,18 +50,20 @@ st.dataframe(
     hide_index=True,
 )
 st.caption(
-    "Wrong-reason score: share of saliency on the decoy (test split) or on regions annotators marked "
-    "irrelevant; lower is better. Plausibility: IoU of the top-attributed pixels with regions marked relevant."
+    "Wrong-reason score: share of attribution on the known shortcut (the decoy, or shortcut words) on the "
+    "test split, or on what annotators marked irrelevant; lower is better. Plausibility: agreement of the "
+    "top-attributed pixels or words with what annotators marked relevant (IoU; token F1 for texts)."
 )
 
 st.subheader("Same example, two versions")
-methods = ui.explanation_methods()
+task = services.get_project(pid).task
 c1, c2, c3 = st.columns(3)
 with c1:
     a = ui.pick_version("Left", versions, key="cmp_a", default_index=0)
 with c2:
     b = ui.pick_version("Right", versions, key="cmp_b", default_index=-1)
-shared = [m for m in methods if m != "grad_cam" or (a.arch == "cnn" and b.arch == "cnn")]
+methods = ui.explanation_methods(task, a.arch)
+shared = [m for m in methods if m in ui.explanation_methods(task, b.arch)]
 with c3:
     method = st.selectbox("Explanation", shared, format_func=methods.get, key="cmp_method")
 examples = services.compare_candidates(pid)
@@ -66,4 +77,7 @@ for side, column, version in (("left", left, a), ("right", right, b)):
         st.markdown(
             f"**{ui.version_label(version)}** · predicted **{view.class_names[view.predicted]}** ({view.probs.max():.0%}), label {view.class_names[view.label]}"
         )
-        st.plotly_chart(ui.explanation_figure(view, height=380), key=f"cmp-{side}")
+        if view.task == "image":
+            st.plotly_chart(ui.explanation_figure(view, height=380), key=f"cmp-{side}")
+        else:
+            st.html(ui.word_heatmap(view))

@@ -16,31 +16,48 @@ if pid is None:
     st.stop()
 
 done, _ = services.annotation_progress(pid)
-METHODS = {"none": "Plain (cross-entropy only)", **{name: m.title for name, m in feedback.REGISTRY.items()}}
+task = services.get_project(pid).task
+if task == "text":
+    from xil.feedback.text import REGISTRY as FEEDBACK_METHODS
+    from xil.train.text_config import TextTrainConfig as Config
+else:
+    FEEDBACK_METHODS = feedback.REGISTRY
+    Config = TrainConfig
+METHODS = {"none": "Plain (cross-entropy only)", **{name: m.title for name, m in FEEDBACK_METHODS.items()}}
 
 with st.form("train"):
     st.caption(f"{done} training examples have feedback; label corrections apply to every method.")
     c1, c2, c3 = st.columns(3)
     method = c1.selectbox("Method", list(METHODS), index=1, format_func=METHODS.get)
-    arch = c2.selectbox("Model", ["mlp", "cnn"], format_func={"mlp": "MLP (Ross et al.)", "cnn": "Small CNN"}.get)
-    epochs = c3.number_input("Epochs", 1, 500, TrainConfig.epochs)
+    if task == "text":
+        backbone = c2.text_input(
+            "Backbone", Config.backbone, help="minilm (bundled, offline), a local folder or a hub id"
+        )
+    else:
+        arch = c2.selectbox("Model", ["mlp", "cnn"], format_func={"mlp": "MLP (Ross et al.)", "cnn": "Small CNN"}.get)
+    epochs = c3.number_input("Epochs", 1, 500, Config.epochs)
     c4, c5, c6 = st.columns(3)
-    lr = c4.number_input("Learning rate", 1e-5, 1.0, TrainConfig.lr, format="%.4f")
-    batch_size = c5.number_input("Batch size", 8, 4096, TrainConfig.batch_size)
-    auto = c6.checkbox(
+    lr = c4.number_input("Learning rate", 1e-6, 1.0, Config.lr, format="%.5f")
+    batch_size = c5.number_input("Batch size", 1, 4096, Config.batch_size)
+    if task == "text":
+        max_length = c6.number_input("Max tokens", 8, 512, Config.max_length)
+    auto = st.checkbox(
         "Automatic lambda", value=True, help="Scale the penalty to the cross-entropy after a warm-up epoch."
     )
     lam = st.number_input("Lambda (when not automatic)", 0.0, 1e9, 10.0)
     submitted = st.form_submit_button("Queue training job", type="primary")
 if submitted:
-    cfg = TrainConfig(
-        method=method,
-        arch=arch,
-        epochs=int(epochs),
-        lr=float(lr),
-        batch_size=int(batch_size),
-        lambda_=None if auto else float(lam),
-    )
+    common = {
+        "method": method,
+        "epochs": int(epochs),
+        "lr": float(lr),
+        "batch_size": int(batch_size),
+        "lambda_": None if auto else float(lam),
+    }
+    if task == "text":
+        cfg = Config(backbone=backbone.strip() or "minilm", max_length=int(max_length), **common)
+    else:
+        cfg = Config(arch=arch, **common)
     try:
         job = services.queue_training(pid, cfg)
         st.success(f"Queued job {job.id}. A worker picks it up in a moment.")
@@ -58,7 +75,9 @@ def jobs_panel() -> None:
     for job in active + [j for j in jobs if j not in active][:1]:
         cfg = job.spec.get("config", {})
         with st.container(border=True):
-            st.markdown(f"**Job {job.id}** · {cfg.get('method')} on {cfg.get('arch')} · `{job.status}`")
+            st.markdown(
+                f"**Job {job.id}** · {cfg.get('method')} on {cfg.get('arch') or cfg.get('backbone')} · `{job.status}`"
+            )
             st.progress(job.progress, text=f"epoch {len(job.history)} of {cfg.get('epochs')}")
             if job.history:
                 epochs = [r["epoch"] for r in job.history]
@@ -91,7 +110,7 @@ def jobs_panel() -> None:
                 "job": j.id,
                 "status": j.status,
                 "method": j.spec.get("config", {}).get("method"),
-                "arch": j.spec.get("config", {}).get("arch"),
+                "model": j.spec.get("config", {}).get("arch") or j.spec.get("config", {}).get("backbone"),
                 "progress": round(j.progress, 2),
                 "created": j.created_at.strftime("%H:%M:%S"),
             }

@@ -67,7 +67,7 @@ def demo_template(tmp_path_factory) -> Path:
         mp.delenv("DATABASE_URL", raising=False)
         db.reset_engines()
         try:
-            services.seed_demo()
+            services.seed_demo(text=False)
         finally:
             db.reset_engines()  # closes the connections, which checkpoints the WAL into the file
     _clear_caches()

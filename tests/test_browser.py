@@ -139,3 +139,40 @@ def test_keyboard_saves_right_reason_with_a_relevant_region(page, server, demo):
     [row] = services.feedback_history(example_id)
     assert (row.annotator, row.verdict) == ("grace", "right_reason")
     assert services.load_mask(row.relevant_path, (28, 28)).sum() == 30
+
+
+@pytest.fixture
+def reviews(demo, tmp_path):
+    """The review demo (text) with a tiny first model, in place before the server starts."""
+    from xil.models.text import save_classifier, tiny_classifier
+    from xil.services import text as text_service
+    from xil.train.text_config import TextTrainConfig
+
+    services.seed_demo()
+    [project] = [p for p in services.list_projects() if p.task == "text"]
+    model, tokenizer = tiny_classifier(num_labels=2)
+    backbone = str(save_classifier(model, tokenizer, tmp_path / "tiny-bert"))
+    version = text_service.register_text_model(
+        project.id, model, tokenizer, TextTrainConfig(method="none", backbone=backbone), {"test_acc": 0.5}
+    )
+    return project, version
+
+
+def test_select_words_save_and_find_them_in_the_database(reviews, page, server):
+    project, version = reviews
+    page.goto(f"{server}/annotate?project={project.id}&annotator=lin")
+    page.get_by_text("Irrelevant words").wait_for()
+    example_id = int(page.evaluate("new URLSearchParams(location.search).get('example')"))
+    words = services.explain_example(version.id, example_id, "layer_integrated_gradients").words
+    irrelevant = page.get_by_role("toolbar", name="Irrelevant words (should not matter)")
+    irrelevant.get_by_role("button", name=words[-1], exact=True).click()  # the leaked device word
+    page.get_by_text("Marked: 1 irrelevant (magenta), 0 relevant (green) words").wait_for()
+    relevant = page.get_by_role("toolbar", name="Relevant words", exact=True)
+    relevant.get_by_role("button", name=words[1], exact=True).click()
+    page.get_by_text("Marked: 1 irrelevant (magenta), 1 relevant (green) words").wait_for()
+    page.get_by_role("button", name="Wrong reason").click()
+    page.get_by_text("Saved feedback").wait_for()
+
+    [row] = services.feedback_history(example_id)
+    assert (row.annotator, row.verdict, row.kind) == ("lin", "wrong_reason", "text_rationale")
+    assert row.payload == {"irrelevant_words": [len(words) - 1], "relevant_words": [1]}

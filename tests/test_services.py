@@ -26,6 +26,7 @@ from db import Example, Explanation, Feedback, Job, session_scope
 from db.models import utcnow
 from xil import jobs, services, storage
 from xil.cli import app
+from xil.data.text import demo_reviews
 from xil.explain import explain
 from xil.export import mask_from_png, read_rows
 from xil.jobs import queue, worker
@@ -116,6 +117,14 @@ def test_session_scope_rolls_back_on_error(demo):
 # --- projects ----------------------------------------------------------------------------------
 
 
+def test_seed_demo_queues_the_first_text_model_once(demo):
+    services.seed_demo()
+    services.seed_demo()
+    [text_project] = [p for p in services.list_projects() if p.task == "text"]
+    [job] = services.list_jobs(text_project.id)
+    assert job.status == "queued" and job.spec["config"]["method"] == "none"
+
+
 def test_status_of_an_empty_database():
     assert services.status() == {"projects": 0, "examples": 0, "model_versions": 0, "feedback": 0, "jobs": {}}
 
@@ -123,9 +132,9 @@ def test_status_of_an_empty_database():
 def test_seed_demo_is_idempotent(demo):
     before = services.status()
     assert before["projects"] == 1 and before["examples"] == 1797 and before["model_versions"] == 1
-    project = services.seed_demo()
+    project = services.seed_demo(text=False)
     assert project.id == demo.project_id
-    assert services.seed_demo().id == demo.project_id
+    assert services.seed_demo(text=False).id == demo.project_id
     assert services.status() == before
     assert services.latest_model_version(demo.project_id).id == demo.version_id
 
@@ -133,8 +142,8 @@ def test_seed_demo_is_idempotent(demo):
 def test_seed_demo_without_training_then_idempotent():
     project = services.seed_demo(train=False)
     assert services.seed_demo(train=False).id == project.id
-    assert services.status()["projects"] == 1
-    assert services.status()["examples"] == 1797
+    assert services.status()["projects"] == 2  # Decoy-Digits and the review demo (text)
+    assert services.status()["examples"] == 1797 + len(demo_reviews())
     assert services.latest_model_version(project.id) is None
 
 

@@ -92,6 +92,32 @@ def import_folder(
     typer.echo(f"imported {report.n_images} images into project {project.name!r} (id {project.id})")
 
 
+@app.command("import-text")
+def import_text(
+    path: Path,
+    name: str | None = typer.Option(None, help="Project name (default: the file's name)."),
+    text_column: str = typer.Option("text"),
+    label_column: str = typer.Option("label"),
+    id_column: str | None = typer.Option(None),
+) -> None:
+    """Import a CSV / TSV / JSONL / Parquet text file; nothing is imported if any row is bad."""
+    from xil import services
+
+    if not path.is_file():
+        _fail(f"{path}: no such file")
+    project, report = services.import_text(
+        path, name=name, text_column=text_column, label_column=label_column, id_column=id_column
+    )
+    if project is None:
+        for error in report.errors:
+            typer.echo(error, err=True)
+        _fail(f"{len(report.errors)} problem(s); nothing was imported")
+    services.queue_first_text_model(project.id)
+    typer.echo(
+        f"imported {len(report.dataset)} texts into project {project.name!r} (id {project.id}); first model queued"
+    )
+
+
 @app.command("import-mnist")
 def import_mnist(
     folder: Path,
@@ -175,12 +201,43 @@ def bench_decoy(
     typer.echo(json.dumps(result, indent=None if as_json else 2))
 
 
+@bench_app.command("text-shortcut")
+def bench_text_shortcut(
+    data: Path = typer.Option(..., help="Folder with rt-polarity.pos and rt-polarity.neg."),
+    device: str = typer.Option("auto", help="cpu, cuda or auto."),
+    n: int = typer.Option(900, help="Sentences used (balanced subset); 0: all 10,662."),
+    epochs: int = typer.Option(2),
+    max_length: int = typer.Option(40, help="Tokens per sentence."),
+    methods: str = typer.Option("rrr,hint,ce"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Text shortcut benchmark: clean, vanilla and each token-feedback method on sentence polarity
+    with a planted shortcut word; accuracy and share of attribution on the shortcut."""
+    from xil.bench import text_shortcut
+
+    try:
+        result = text_shortcut.run(
+            data=data,
+            n=n or None,
+            device=device,
+            epochs=epochs,
+            max_length=max_length,
+            methods=tuple(m for m in methods.split(",") if m),
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(result, indent=None if as_json else 2))
+
+
 @bench_app.command("latency")
-def bench_latency(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Explanation and save-and-next latency on the CPU for the demo model."""
+def bench_latency(
+    as_json: bool = typer.Option(False, "--json"),
+    text: bool = typer.Option(True, help="Also time the four text explainers on the MiniLM classifier."),
+) -> None:
+    """Explanation and save-and-next latency on the CPU for the demo models."""
     from xil.bench import latency
 
-    result = latency.run()
+    result = latency.run(text=text)
     typer.echo(json.dumps(result, indent=None if as_json else 2))
 
 

@@ -212,7 +212,40 @@ def probability_figure(view: services.ExampleView, k: int = 5) -> go.Figure:
     return fig
 
 
-def explanation_methods() -> dict[str, str]:
+def explanation_methods(task: str = "image", arch: str = "mlp") -> dict[str, str]:
+    """Explanation methods for a project's task and model architecture: name -> title."""
+    if task == "text":
+        from xil.explain.text import REGISTRY as TEXT_REGISTRY
+
+        return {name: e.title for name, e in TEXT_REGISTRY.items()}
     from xil.explain import REGISTRY
 
-    return {name: e.title for name, e in REGISTRY.items()}
+    return {name: e.title for name, e in REGISTRY.items() if arch == "cnn" or not e.needs_conv}
+
+
+def word_heatmap(
+    view: services.ExampleView,
+    irrelevant: np.ndarray | None = None,
+    relevant: np.ndarray | None = None,
+    show_heat: bool = True,
+) -> str:
+    """The text as HTML, each word shaded by its attribution (orange: for the prediction, blue:
+    against) and outlined where marked (magenta: irrelevant, green: relevant)."""
+    import html
+
+    scores = view.attribution
+    peak = float(np.abs(scores).max()) or 1.0
+    spans = []
+    for i, word in enumerate(view.words):
+        alpha = abs(float(scores[i])) / peak if show_heat else 0.0
+        colour = "255,140,0" if scores[i] >= 0 else "30,120,255"
+        border = ""
+        if irrelevant is not None and irrelevant[i]:
+            border = f"outline:2px solid {IRRELEVANT_RGBA};text-decoration:line-through;"
+        elif relevant is not None and relevant[i]:
+            border = f"outline:2px solid {RELEVANT_RGBA};"
+        spans.append(
+            f'<span title="{float(scores[i]):+.3f}" style="background:rgba({colour},{alpha:.2f});'
+            f'padding:2px 3px;margin:1px;border-radius:3px;{border}">{html.escape(word)}</span>'
+        )
+    return f'<div style="font-size:1.25rem;line-height:2.2;">{" ".join(spans)}</div>'

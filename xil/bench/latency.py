@@ -1,4 +1,4 @@
-"""Latency benchmark: what an annotator waits for.
+"""Latency benchmark: what an annotator waits for (images and, with ``text``, MiniLM texts).
 
 ``explain_ms``: median milliseconds to explain one example on the CPU (demo MLP; Grad-CAM on a CNN
 trained on the same data). ``save_next_ms_p95``: server-side time to store a piece of feedback and
@@ -79,8 +79,12 @@ def save_next_latency(n: int = 60) -> dict:
     }
 
 
-def run() -> dict:
-    result = {"device": "cpu", "explain_ms": explain_latency()}
+def run(text: bool = True) -> dict:
+    result = {"device": "cpu", "threads": torch.get_num_threads(), "explain_ms": explain_latency()}
     result["explain_models"] = {name: ("cnn" if e.needs_conv else "mlp") for name, e in REGISTRY.items()}
     result.update(save_next_latency())
+    if text:
+        from xil.bench.text_latency import explain_latency_text
+
+        result.update(explain_latency_text())  # MiniLM classifier, one 64-token text
     return result

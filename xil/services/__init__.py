@@ -23,11 +23,20 @@ from xil.services.projects import (
     get_project,
     import_image_folder,
     import_mnist,
+    import_text,
     list_projects,
     seed_demo,
     status,
 )
-from xil.services.training import JOB_HANDLERS, cancel_job, get_job, list_jobs, queue_training, run_worker
+from xil.services.training import (
+    JOB_HANDLERS,
+    cancel_job,
+    get_job,
+    list_jobs,
+    queue_first_text_model,
+    queue_training,
+    run_worker,
+)
 
 __all__ = [
     "JOB_HANDLERS",
@@ -49,6 +58,8 @@ __all__ = [
     "get_project",
     "import_image_folder",
     "import_mnist",
+    "import_text",
+    "queue_first_text_model",
     "latest_model_version",
     "list_jobs",
     "list_model_versions",

@@ -18,13 +18,15 @@ from sqlmodel import col
 
 from db import Example, Explanation, Feedback, session_scope
 from xil import storage
+from xil.data.text import TextDataset
 from xil.explain import explain
 from xil.explain.metrics import mass_in_mask
+from xil.services import text
 from xil.services.models import get_model_version, load_model
 from xil.services.projects import dataset
 
 STRATEGIES = {
-    "suspicious": "Suspicious: most attribution outside the object",
+    "suspicious": "Suspicious first (attribution off the object, or on one word)",
     "least_confident": "Least confident prediction first",
     "random": "Random",
 }
@@ -32,6 +34,7 @@ VERDICTS = ("right_reason", "wrong_reason")
 _CACHE_SIZE = 512
 _cache: OrderedDict[tuple[int, int, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
 _cache_lock = threading.Lock()
+_explain_lock = threading.Lock()
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xil-prefetch")
 _scores: dict[tuple[int, str], np.ndarray] = {}
 
@@ -41,15 +44,21 @@ class ExampleView:
     """One example as the annotator sees it."""
 
     example_id: int
+    project_id: int
     name: str
     split: str
     label: int
     class_names: list[str]
-    image: np.ndarray  # (C, H, W) in [0, 1]
-    attribution: np.ndarray  # (H, W)
+    attribution: np.ndarray  # (H, W) for images, one score per word for texts
     probs: np.ndarray  # (K,)
     method: str
     model_version_id: int
+    image: np.ndarray | None = None  # (C, H, W) in [0, 1]
+    words: list[str] | None = None  # a text, split on whitespace
+
+    @property
+    def task(self) -> str:
+        return "text" if self.words is not None else "image"
 
     @property
     def predicted(self) -> int:
@@ -82,9 +91,13 @@ def _compute(model_version_id: int, example: Example, method: str) -> tuple[np.n
         result = (storage.get_array(row.path), np.asarray(row.probs, dtype=np.float32))
     else:
         ds = dataset(example.project_id)
-        x = torch.from_numpy(ds.images[example.idx : example.idx + 1])
-        attribution, probs = explain(load_model(model_version_id), x, method)
-        result = (attribution[0].numpy().astype(np.float32), probs[0].numpy())
+        with _explain_lock:  # captum's layer methods hook the shared model: one explanation at a time
+            if isinstance(ds, TextDataset):
+                result = text.explain_words(get_model_version(model_version_id), ds, example.idx, method)
+            else:
+                x = torch.from_numpy(ds.images[example.idx : example.idx + 1])
+                attribution, probs = explain(load_model(model_version_id), x, method)
+                result = (attribution[0].numpy().astype(np.float32), probs[0].numpy())
         rel, sha = storage.put_array(result[0], "explanations")
         try:
             with session_scope(write=True) as session:
@@ -113,15 +126,17 @@ def explain_example(model_version_id: int, example_id: int, method: str = "salie
     attribution, probs = _compute(model_version_id, example, method)
     return ExampleView(
         example_id=example.id,
+        project_id=example.project_id,
         name=example.name,
         split=example.split,
         label=example.label,
         class_names=ds.class_names,
-        image=ds.images[example.idx],
         attribution=attribution,
         probs=probs,
         method=method,
         model_version_id=model_version_id,
+        image=None if isinstance(ds, TextDataset) else ds.images[example.idx],
+        words=ds.words(example.idx) if isinstance(ds, TextDataset) else None,
     )
 
 
@@ -173,6 +188,14 @@ def feedback_masks(project_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return idx, irrelevant.astype(bool), relevant.astype(bool)
 
 
+def feedback_words(project_id: int) -> list[tuple[int, Feedback]]:
+    """``(dataset row, current feedback)`` pairs for a text project."""
+    rows = current_feedback(project_id)
+    with session_scope() as session:
+        idx_of = dict(session.execute(select(Example.id, Example.idx).where(Example.project_id == project_id)).all())
+    return [(idx_of[r.example_id], r) for r in rows]
+
+
 def _object_box(shape: tuple[int, int]) -> np.ndarray:
     """Where the object is assumed to be without annotations: the centre, a 1/7 border off."""
     h, w = shape
@@ -182,24 +205,26 @@ def _object_box(shape: tuple[int, int]) -> np.ndarray:
 
 
 def _strategy_scores(project_id: int, model_version_id: int, strategy: str) -> np.ndarray:
-    """One score per dataset row; higher comes first."""
+    """One score per dataset row; higher comes first. Computed once per model version."""
     key = (model_version_id, strategy)
-    if key not in _scores:
-        ds = dataset(project_id)
-        model = load_model(model_version_id)
-        x = torch.from_numpy(ds.images)
-        if strategy == "least_confident":
+    if key in _scores:
+        return _scores[key]
+    ds = dataset(project_id)
+    with _explain_lock:
+        if isinstance(ds, TextDataset):
+            scores = text.strategy_scores(get_model_version(model_version_id), ds, strategy)
+        elif strategy == "least_confident":
             from xil.train.evaluate import predict
 
-            scores = 1.0 - predict(model, x).max(dim=1).values.numpy()
+            scores = 1.0 - predict(load_model(model_version_id), torch.from_numpy(ds.images)).max(dim=1).values.numpy()
         else:
             from xil.train.evaluate import attributions
 
+            maps = attributions(load_model(model_version_id), torch.from_numpy(ds.images))
             outside = ~_object_box(ds.shape[1:])
-            maps = attributions(model, x)
             scores = mass_in_mask(maps, np.broadcast_to(outside, maps.shape))
-        _scores[key] = scores
-    return _scores[key]
+    _scores[key] = scores
+    return scores
 
 
 def next_examples(
@@ -258,8 +283,13 @@ def save_feedback(
     irrelevant: np.ndarray | None = None,
     relevant: np.ndarray | None = None,
     explanation_method: str | None = None,
+    irrelevant_words: list[int] | None = None,
+    relevant_words: list[int] | None = None,
 ) -> Feedback:
-    """Store a judgement; it supersedes this annotator's earlier one on the same example."""
+    """Store a judgement; it supersedes this annotator's earlier one on the same example.
+
+    Images take pixel masks (``irrelevant``, ``relevant``); texts take word indices
+    (``irrelevant_words``, ``relevant_words``)."""
     annotator = annotator.strip()
     if not annotator:
         raise ValueError("say who you are (annotator name) before saving feedback")
@@ -271,6 +301,17 @@ def save_feedback(
         raise ValueError(f"label {label} is not a class of this project (0..{len(ds.class_names) - 1})")
     if model_version_id is not None:
         get_model_version(model_version_id)
+    payload: dict = {}
+    if isinstance(ds, TextDataset):
+        if irrelevant is not None or relevant is not None:
+            raise ValueError("a text takes marked words (irrelevant_words, relevant_words), not pixel masks")
+        n_words = len(ds.words(example.idx))
+        payload = {
+            "irrelevant_words": text.validate_words(irrelevant_words, n_words, "irrelevant"),
+            "relevant_words": text.validate_words(relevant_words, n_words, "relevant"),
+        }
+    elif irrelevant_words or relevant_words:
+        raise ValueError("an image takes pixel masks (irrelevant, relevant), not word indices")
     masks: dict[str, np.ndarray] = {}
     for kind, mask in (("irrelevant", irrelevant), ("relevant", relevant)):
         if mask is None:
@@ -299,6 +340,8 @@ def save_feedback(
             label=None if label is None else int(label),
             explanation_method=explanation_method,
             supersedes_id=previous.id if previous else None,
+            kind="text_rationale" if payload else "image_rationale",
+            payload=payload,
             **paths,
         )
         session.add(row)

@@ -21,9 +21,10 @@ MASK_MODES = ("array", "png")
 
 
 def feedback_rows(project_id: int) -> list[dict]:
-    """One row per piece of feedback, masks as nested 0/1 lists."""
+    """One row per piece of feedback: masks as nested 0/1 lists (images), or the text with the
+    indices of the marked words (texts)."""
     project = get_project(project_id)
-    shape = dataset(project_id).shape[1:]
+    ds = dataset(project_id)
     with session_scope() as session:
         result = session.execute(
             select(Feedback, Example, ModelVersion)
@@ -53,11 +54,31 @@ def feedback_rows(project_id: int) -> list[dict]:
                 "explanation_method": fb.explanation_method,
                 "supersedes_id": fb.supersedes_id,
                 "current": fb.id not in superseded,
-                "irrelevant_mask": load_mask(fb.irrelevant_path, shape).astype(int).tolist(),
-                "relevant_mask": load_mask(fb.relevant_path, shape).astype(int).tolist(),
+                **(_text_fields(ds, example, fb) if project.task == "text" else _mask_fields(ds, fb)),
             }
         )
     return rows
+
+
+def _mask_fields(ds, fb: Feedback) -> dict:
+    shape = ds.shape[1:]
+    return {
+        "irrelevant_mask": load_mask(fb.irrelevant_path, shape).astype(int).tolist(),
+        "relevant_mask": load_mask(fb.relevant_path, shape).astype(int).tolist(),
+    }
+
+
+def _text_fields(ds, example: Example, fb: Feedback) -> dict:
+    words = ds.words(example.idx)
+    irrelevant = fb.payload.get("irrelevant_words", [])
+    relevant = fb.payload.get("relevant_words", [])
+    return {
+        "text": ds.texts[example.idx],
+        "irrelevant_words": irrelevant,
+        "relevant_words": relevant,
+        "irrelevant_tokens": [words[i] for i in irrelevant],
+        "relevant_tokens": [words[i] for i in relevant],
+    }
 
 
 def export_feedback(project_id: int, out: str | Path, fmt: str = "jsonl", masks: str = "array") -> Path:
@@ -70,7 +91,7 @@ def export_feedback(project_id: int, out: str | Path, fmt: str = "jsonl", masks:
     rows = feedback_rows(project_id)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if masks == "array":
+    if masks == "array" or get_project(project_id).task == "text":  # texts have no masks to draw
         write_rows(rows, out, fmt)
         return out
     with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:

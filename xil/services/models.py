@@ -109,3 +109,54 @@ def list_model_versions(project_id: int) -> list[ModelVersion]:
 def latest_model_version(project_id: int) -> ModelVersion | None:
     versions = list_model_versions(project_id)
     return versions[-1] if versions else None
+
+
+def text_model_metrics(project_id: int, model, tokenizer, n_faithfulness: int = 64) -> dict:
+    """Test accuracy; wrong-reason score on the dataset's known shortcut words and on annotators'
+    irrelevant words; plausibility (token F1, IoU, AUPRC) against annotators' relevant words;
+    faithfulness (comprehensiveness, sufficiency; ERASER) on up to ``n_faithfulness`` test texts.
+    Attributions are input x gradient (one backward pass per batch)."""
+    from xil.explain.text import explain_text, word_scores
+    from xil.explain.text_metrics import auprc, comprehensiveness, iou, sufficiency, token_f1, wrong_reason
+    from xil.models.text import encode
+    from xil.services.annotate import feedback_words
+    from xil.services.text import EXPLAIN_MAX_LENGTH, word_marks
+    from xil.train.text_loop import evaluate_text
+
+    ds = dataset(project_id)
+    model.eval()
+    test = ds.indices("test")
+    result = evaluate_text(model, tokenizer, [ds.texts[i] for i in test], ds.labels[test], ds.shortcut_words or None)
+    metrics = {"test_acc": result["acc"]}
+    if "shortcut_attr" in result:
+        metrics["wrong_reason"] = result["shortcut_attr"]
+    sample = [ds.texts[i] for i in test[:n_faithfulness]]
+    if sample:
+        encoded = encode(tokenizer, sample, max_length=EXPLAIN_MAX_LENGTH)
+        attr, _ = explain_text(model, encoded, "input_x_gradient")
+        metrics["comprehensiveness"] = float(np.mean(comprehensiveness(model, encoded, attr)))
+        metrics["sufficiency"] = float(np.mean(sufficiency(model, encoded, attr)))
+    judged = feedback_words(project_id)
+    if judged:
+        rows = [row for row, _ in judged]
+        encoded = encode(tokenizer, [ds.texts[i] for i in rows], max_length=EXPLAIN_MAX_LENGTH)
+        attr, _ = explain_text(model, encoded, "input_x_gradient")
+        words = [word_scores(attr[i], encoded.word_ids[i], len(ds.words(row))).numpy() for i, row in enumerate(rows)]
+
+        def marks(kind: str) -> list[np.ndarray]:
+            out = []
+            for w, (_, fb) in zip(words, judged, strict=True):
+                mask = np.zeros(len(w), dtype=bool)
+                mask[word_marks(fb.payload, kind)] = True
+                out.append(mask)
+            return out
+
+        irrelevant, relevant = marks("irrelevant"), marks("relevant")
+        if any(m.any() for m in irrelevant):
+            metrics["wrong_reason_feedback"] = wrong_reason(words, irrelevant)
+        if any(m.any() for m in relevant):
+            metrics["token_f1"] = token_f1(words, relevant)
+            metrics["iou"] = iou(words, relevant)
+            metrics["auprc"] = auprc(words, relevant)
+            metrics["plausibility"] = metrics["token_f1"]
+    return metrics

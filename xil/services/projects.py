@@ -14,28 +14,32 @@ from sqlmodel import col
 from db import Example, Feedback, Job, ModelVersion, Project, session_scope
 from xil import data, storage
 from xil.data import ImageDataset, ImportReport
+from xil.data.text import TextDataset, TextImportReport, import_text_file
 
 DEMO_NAME = "Decoy-Digits demo"
+TEXT_DEMO_NAME = "Review demo (text)"
 
 
-def create_project(name: str, ds: ImageDataset, source: str) -> Project:
-    """Store the dataset file and one Example row per image, in one transaction."""
+def create_project(name: str, ds: ImageDataset | TextDataset, source: str) -> Project:
+    """Store the dataset file and one Example row per image or text, in one transaction."""
     if not name.strip():
         raise ValueError("a project needs a name")
-    rel, sha = storage.put_bytes(ds.to_bytes(), ".npz", "datasets")
+    task = "text" if isinstance(ds, TextDataset) else "image"
+    rel, sha = storage.put_bytes(ds.to_bytes(), ".json.gz" if task == "text" else ".npz", "datasets")
     with session_scope(write=True) as session:
         if session.scalar(select(Project).where(Project.name == name)) is not None:
             raise ValueError(f"a project named {name!r} exists already")
-        project = Project(name=name, source=source, class_names=ds.class_names, data_path=rel, data_sha=sha)
+        project = Project(name=name, task=task, source=source, class_names=ds.class_names, data_path=rel, data_sha=sha)
         session.add(project)
         session.flush()
+        names = ds.names if task == "image" else [f"{ds.split[i]}/{ds.ids[i]}" for i in range(len(ds))]
         rows = [
             {
                 "project_id": project.id,
                 "idx": i,
                 "split": str(ds.split[i]),
                 "label": int(ds.labels[i]),
-                "name": ds.names[i],
+                "name": names[i],
             }
             for i in range(len(ds))
         ]
@@ -44,13 +48,14 @@ def create_project(name: str, ds: ImageDataset, source: str) -> Project:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_dataset(rel: str, sha: str) -> ImageDataset:
-    return ImageDataset.from_file(storage.absolute(rel))
+def _load_dataset(rel: str, sha: str, task: str) -> ImageDataset | TextDataset:
+    reader = TextDataset if task == "text" else ImageDataset
+    return reader.from_file(storage.absolute(rel))
 
 
-def dataset(project_id: int) -> ImageDataset:
+def dataset(project_id: int) -> ImageDataset | TextDataset:
     project = get_project(project_id)
-    return _load_dataset(project.data_path, project.data_sha)
+    return _load_dataset(project.data_path, project.data_sha, project.task)
 
 
 def get_project(project_id: int) -> Project:
@@ -66,21 +71,35 @@ def list_projects() -> list[Project]:
         return list(session.scalars(select(Project).order_by(Project.id)))
 
 
-def seed_demo(train: bool = True) -> Project:
-    """Create the Decoy-Digits demo project and its first (shortcut-taking) model; idempotent."""
+def _get_or_create(name: str, make, source: str) -> Project:
     with session_scope() as session:
-        project = session.scalar(select(Project).where(Project.name == DEMO_NAME))
-    if project is None:
-        try:
-            project = create_project(DEMO_NAME, data.decoy_digits(), "decoy-digits")
-        except ValueError:  # another process seeded it between our check and insert
-            with session_scope() as session:
-                project = session.scalar(select(Project).where(Project.name == DEMO_NAME))
-    if train:
-        from xil.services.models import latest_model_version, train_initial_model
+        project = session.scalar(select(Project).where(Project.name == name))
+    if project is not None:
+        return project
+    try:
+        return create_project(name, make(), source)
+    except ValueError:  # another process created it between our check and insert
+        with session_scope() as session:
+            return session.scalar(select(Project).where(Project.name == name))
 
-        if latest_model_version(project.id) is None:
-            train_initial_model(project.id)
+
+def seed_demo(train: bool = True, text: bool = True) -> Project:
+    """Create the demo projects, idempotently: Decoy-Digits with its first (shortcut-taking) model,
+    trained here in about a second, and the review demo (text), whose first MiniLM model is queued as
+    a job for the worker (a minute or two on a CPU). Returns the Decoy-Digits project."""
+    from xil.services.models import latest_model_version, train_initial_model
+
+    project = _get_or_create(DEMO_NAME, data.decoy_digits, "decoy-digits")
+    if train and latest_model_version(project.id) is None:
+        train_initial_model(project.id)
+    if text:
+        from xil.data.text import demo_reviews
+
+        reviews = _get_or_create(TEXT_DEMO_NAME, demo_reviews, "demo-reviews")
+        if train and latest_model_version(reviews.id) is None:
+            from xil.services.training import queue_first_text_model
+
+            queue_first_text_model(reviews.id)
     return project
 
 
@@ -101,6 +120,26 @@ def import_image_folder(
             report.errors.append(f"a project named {name!r} exists already")
             return None, report
     return create_project(name, report.dataset, "image-folder"), report
+
+
+def import_text(
+    path: str | Path,
+    data: bytes | None = None,
+    name: str | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    id_column: str | None = None,
+) -> tuple[Project | None, TextImportReport]:
+    """Import a CSV / JSONL / Parquet text file only when every row is fine; else report, import nothing."""
+    report = import_text_file(path, data, text_column=text_column, label_column=label_column, id_column=id_column)
+    if not report.ok:
+        return None, report
+    name = name or Path(path).stem
+    with session_scope() as session:
+        if session.scalar(select(Project).where(Project.name == name)) is not None:
+            report.errors.append(f"a project named {name!r} exists already")
+            return None, report
+    return create_project(name, report.dataset, "text-file"), report
 
 
 def status() -> dict:

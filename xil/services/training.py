@@ -12,15 +12,21 @@ from sqlmodel import col
 from db import Job, session_scope
 from xil import feedback, jobs, models
 from xil.jobs.worker import JobCancelled
-from xil.services.annotate import current_feedback, feedback_masks
-from xil.services.models import latest_model_version, model_metrics, register_model
+from xil.services import text
+from xil.services.annotate import current_feedback, feedback_masks, feedback_words
+from xil.services.models import latest_model_version, model_metrics, register_model, text_model_metrics
 from xil.services.projects import dataset, get_project
 from xil.train import Cancelled, TrainConfig, TrainData, train
+from xil.train.text_config import TextTrainConfig
 
 
-def queue_training(project_id: int, cfg: TrainConfig) -> Job:
+def queue_training(project_id: int, cfg: TrainConfig | TextTrainConfig) -> Job:
     """Validate the settings and queue a training job; errors are raised before anything is stored."""
-    get_project(project_id)
+    project = get_project(project_id)
+    if project.task == "text":
+        return _queue_text_training(project_id, cfg)
+    if not isinstance(cfg, TrainConfig):
+        raise ValueError("an image project trains with TrainConfig settings")
     if cfg.method != "none" and cfg.method not in feedback.REGISTRY:
         raise ValueError(f"unknown method {cfg.method!r}")
     if cfg.arch not in models.REGISTRY:
@@ -32,6 +38,86 @@ def queue_training(project_id: int, cfg: TrainConfig) -> Job:
     parent = latest_model_version(project_id)
     spec = {"config": cfg.to_dict(), "parent_id": parent.id if parent else None}
     return jobs.enqueue(project_id, "train", spec)
+
+
+def _queue_text_training(project_id: int, cfg: TextTrainConfig) -> Job:
+    from xil.feedback.text import REGISTRY as TEXT_METHODS
+
+    if not isinstance(cfg, TextTrainConfig):
+        raise ValueError("a text project trains with TextTrainConfig settings")
+    if cfg.method != "none" and cfg.method not in TEXT_METHODS:
+        raise ValueError(f"unknown method {cfg.method!r}; choose from none, {', '.join(TEXT_METHODS)}")
+    if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.lr <= 0 or cfg.max_length < 8:
+        raise ValueError("epochs and batch size must be at least 1, the learning rate positive, max length >= 8")
+    parent = latest_model_version(project_id)
+    return jobs.enqueue(project_id, "train", {"config": cfg.to_dict(), "parent_id": parent.id if parent else None})
+
+
+def queue_first_text_model(project_id: int) -> Job | None:
+    """Queue the plain first model of a text project, unless a job for it exists already."""
+    with session_scope() as session:
+        if session.scalar(select(Job.id).where(Job.project_id == project_id).limit(1)) is not None:
+            return None
+    return _queue_text_training(project_id, TextTrainConfig(method="none"))
+
+
+def text_training_inputs(project_id: int) -> tuple[list[str], np.ndarray, list[list[int]], list[list[int]], int]:
+    """Training texts with label corrections applied, the marked words of each, and how many pieces of
+    feedback went in."""
+    ds = dataset(project_id)
+    train_idx = ds.indices("train")
+    position = {int(row): i for i, row in enumerate(train_idx)}
+    texts = [ds.texts[i] for i in train_idx]
+    labels = ds.labels[train_idx].copy()
+    irrelevant: list[list[int]] = [[] for _ in texts]
+    relevant: list[list[int]] = [[] for _ in texts]
+    used = 0
+    for row, fb in feedback_words(project_id):
+        if row not in position:
+            continue
+        used += 1
+        i = position[row]
+        irrelevant[i] = text.word_marks(fb.payload, "irrelevant")
+        relevant[i] = text.word_marks(fb.payload, "relevant")
+        if fb.label is not None:
+            labels[i] = fb.label
+    return texts, labels, irrelevant, relevant, used
+
+
+def run_text_training_job(job: Job, ctx: jobs.JobContext) -> tuple[dict, int]:
+    from xil.train.text_loop import train_text
+
+    cfg = TextTrainConfig.from_dict(job.spec["config"])
+    ds = dataset(job.project_id)
+    texts, labels, irrelevant, relevant, n_feedback = text_training_inputs(job.project_id)
+    ctx.report(
+        0.0, log=f"fine-tuning {cfg.backbone} with {cfg.method} on {len(texts)} texts, {n_feedback} with feedback"
+    )
+    try:
+        model, tokenizer, history = train_text(
+            cfg, texts, labels, irrelevant, relevant, n_classes=len(ds.class_names), progress=_progress(ctx)
+        )
+    except Cancelled as exc:
+        raise JobCancelled(str(exc)) from exc
+    metrics = text_model_metrics(job.project_id, model.cpu(), tokenizer)
+    metrics["train_s"] = round(sum(r["seconds"] for r in history), 3)
+    metrics["lambda"] = history[-1]["lambda_"] if history else None
+    version = text.register_text_model(
+        job.project_id, model, tokenizer, cfg, metrics, n_feedback, job.spec.get("parent_id")
+    )
+    ctx.report(1.0, log=f"model version {version.version}: test accuracy {metrics['test_acc']:.3f}")
+    return metrics, version.id
+
+
+def _progress(ctx: jobs.JobContext):
+    def progress(record: dict) -> bool:
+        line = (
+            f"epoch {record['epoch']}/{record['epochs']}: loss {record['loss']:.4f} "
+            f"(ce {record['ce']:.4f}, penalty {record['penalty']:.3g})"
+        )
+        return ctx.report(record["epoch"] / record["epochs"] * 0.95, record, line)
+
+    return progress
 
 
 def training_data(project_id: int, method: str) -> tuple[TrainData, int]:
@@ -64,16 +150,13 @@ def training_data(project_id: int, method: str) -> tuple[TrainData, int]:
 
 
 def run_training_job(job: Job, ctx: jobs.JobContext) -> tuple[dict, int]:
+    if get_project(job.project_id).task == "text":
+        return run_text_training_job(job, ctx)
     cfg = TrainConfig.from_dict(job.spec["config"])
     data, n_feedback = training_data(job.project_id, cfg.method)
     ctx.report(0.0, log=f"training {cfg.arch} with {cfg.method} on {len(data.x)} examples, {n_feedback} with feedback")
-
-    def progress(record: dict) -> bool:
-        line = f"epoch {record['epoch']}/{record['epochs']}: loss {record['loss']:.4f} (ce {record['ce']:.4f}, penalty {record['penalty']:.3g})"
-        return ctx.report(record["epoch"] / record["epochs"] * 0.95, record, line)
-
     try:
-        model, history = train(cfg, data, progress=progress)
+        model, history = train(cfg, data, progress=_progress(ctx))
     except Cancelled as exc:
         raise JobCancelled(str(exc)) from exc
     model = model.cpu()

@@ -1,0 +1,98 @@
+"""Text shortcut benchmark: how much each token-feedback method repairs a sentiment classifier that
+learned a planted shortcut word.
+
+Data: Pang and Lee's sentence polarity (``rt-polarity.pos`` / ``.neg``), a balanced random subset of
+``n`` sentences split 2/3 train, 1/3 test. One of two shortcut words (single word pieces in MiniLM's
+vocabulary) is put in front of every sentence: ``shortcut[label]`` on the training split, a random one
+on the test split, so a model that reads the label off the first word is at chance on the test set.
+
+Simulated feedback on every training text: the shortcut word (word 0) marked irrelevant for RRR and
+CE; for HINT every other word marked relevant (no sentiment lexicon: "everything but the planted
+word" is what an annotator who only knows the shortcut would give).
+
+Reported per run: test accuracy, ``shortcut_attr`` (mean share of |input x gradient| on the shortcut
+token), training seconds and the lambda used. Defaults are sized for a two-core CPU (a few minutes);
+``--n 0`` uses all 10,662 sentences.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from xil import config
+from xil.data.text import TextDataset, inject_shortcut, rt_polarity
+from xil.train.text_config import TextTrainConfig
+from xil.train.text_loop import evaluate_text, train_text
+
+SHORTCUT = ("spielberg", "hitchcock")  # one word piece each in MiniLM's vocabulary
+
+
+def _run(cfg: TextTrainConfig, ds: TextDataset, irrelevant, relevant, shortcut) -> dict:
+    tr, te = ds.indices("train"), ds.indices("test")
+    cuda = config.device(cfg.device) == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    model, tokenizer, history = train_text(
+        cfg, [ds.texts[i] for i in tr], ds.labels[tr], irrelevant, relevant, len(ds.class_names)
+    )
+    if cuda:
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - started
+    result = evaluate_text(model, tokenizer, [ds.texts[i] for i in te], ds.labels[te], shortcut, cfg.max_length)
+    out = {"acc": round(result["acc"], 4), "train_s": round(seconds, 1), "lambda": history[-1]["lambda_"]}
+    if shortcut:
+        out["shortcut_attr"] = round(result["shortcut_attr"], 4)
+    return out
+
+
+def run(
+    data: Path,
+    n: int | None = 1500,
+    device: str = "auto",
+    epochs: int = 2,
+    max_length: int = 48,
+    methods: tuple[str, ...] = ("rrr", "hint", "ce"),
+    shortcut: tuple[str, str] = SHORTCUT,
+    batch_size: int = 16,
+    seed: int = 0,
+) -> dict:
+    """Clean, vanilla (shortcut, no feedback) and each method; one dict of measured numbers."""
+    clean = rt_polarity(data, limit=n or None, seed=seed)
+    planted = inject_shortcut(clean, tuple(shortcut), seed=seed)
+    tr = planted.indices("train")
+    irrelevant = [[0] for _ in tr]  # the planted word is always word 0
+    relevant = [list(range(1, len(planted.words(i)))) for i in tr]
+    base = TextTrainConfig(
+        method="none", epochs=epochs, batch_size=batch_size, max_length=max_length, seed=seed, device=device
+    )
+
+    def with_(**changes) -> TextTrainConfig:
+        return TextTrainConfig.from_dict({**base.to_dict(), **changes})
+
+    torch.manual_seed(seed)
+    clean_run = _run(base, clean, None, None, None)
+    vanilla = _run(base, planted, None, None, list(shortcut))
+    result = {
+        "dataset": "rt-polarity",
+        "device": config.device(device),
+        "backbone": base.backbone,
+        "epochs": epochs,
+        "max_length": max_length,
+        "batch_size": batch_size,
+        "shortcut": list(shortcut),
+        "n_train": len(tr),
+        "n_test": len(planted.indices("test")),
+        "clean_acc": clean_run["acc"],
+        "clean_train_s": clean_run["train_s"],
+        "vanilla_acc": vanilla["acc"],
+        "vanilla_shortcut_attr": vanilla["shortcut_attr"],
+        "vanilla_train_s": vanilla["train_s"],
+        "methods": {},
+    }
+    for method in methods:
+        result["methods"][method] = _run(with_(method=method), planted, irrelevant, relevant, list(shortcut))
+    return result

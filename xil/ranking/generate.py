@@ -1,0 +1,153 @@
+"""K candidate outputs per prompt from a causal language model, for annotators to rank.
+
+Any Hugging Face causal LM by local path or hub id (a hub id only works with a network or a filled
+cache). Prompts go in batches, left-padded so that every row's new tokens start at the same column;
+nucleus sampling (temperature, top-p) with ``num_return_sequences = k``. On CUDA when present, in
+bf16 where supported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+
+from xil import config as xil_config
+
+
+@dataclass
+class GenerationConfig:
+    k: int = 4  # candidates per prompt
+    temperature: float = 0.8  # > 0: logits divided by it before sampling
+    top_p: float = 0.95  # nucleus: sample from the smallest set of tokens with this much probability
+    max_new_tokens: int = 48
+    batch_size: int = 8  # prompts per generate call (k rows each)
+    chat_template: bool = False  # wrap each prompt as a user turn when the tokenizer has a chat template
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.k < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
+            raise ValueError("k, max_new_tokens and batch_size must be at least 1")
+        if self.temperature <= 0:
+            raise ValueError("temperature must be > 0 (sampling; greedy decoding gives k equal answers)")
+        if not 0 < self.top_p <= 1:
+            raise ValueError("top_p must be in (0, 1]")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GenerationConfig:
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown generation settings: {sorted(unknown)}")
+        return cls(**data)
+
+
+def load_causal_lm(name_or_path: str | Path, device: str = "auto"):
+    """``(model in eval mode, tokenizer)`` with left padding and a pad token (the EOS or UNK token
+    when the tokenizer has none)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    device = xil_config.device(device)
+    hf_logging.disable_progress_bar()
+    tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        fallback = tokenizer.eos_token or tokenizer.unk_token
+        if fallback is None:
+            raise ValueError(f"{name_or_path}: the tokenizer has no pad, EOS or UNK token to pad with")
+        tokenizer.pad_token = fallback
+    dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(str(name_or_path), dtype=dtype)
+    return model.to(device).eval(), tokenizer
+
+
+def _prompt_texts(tokenizer, prompts: list[str], chat: bool) -> tuple[list[str], bool]:
+    """The texts to tokenise and whether the tokenizer should add its special tokens (a chat template
+    already holds them)."""
+    if chat and getattr(tokenizer, "chat_template", None):
+        texts = [
+            tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+            for p in prompts
+        ]
+        return texts, False
+    return list(prompts), True
+
+
+def sample_candidates(
+    model_name_or_path: str | Path | tuple, prompts: list[str], cfg: GenerationConfig | None = None
+) -> list[list[str]]:
+    """``cfg.k`` sampled continuations per prompt (new tokens only, decoded without special tokens,
+    stripped). ``model_name_or_path`` is a local folder, a hub id, or an already loaded
+    ``(model, tokenizer)``. The same seed, prompts and batch size give the same candidates on the same
+    device."""
+    cfg = cfg or GenerationConfig()
+    if isinstance(model_name_or_path, tuple):
+        model, tokenizer = model_name_or_path
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    else:
+        model, tokenizer = load_causal_lm(model_name_or_path, cfg.device)
+    device = next(model.parameters()).device
+    torch.manual_seed(cfg.seed)
+    out: list[list[str]] = []
+    for start in range(0, len(prompts), cfg.batch_size):
+        texts, special = _prompt_texts(tokenizer, prompts[start : start + cfg.batch_size], cfg.chat_template)
+        batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=special).to(device)
+        with torch.inference_mode():
+            ids = model.generate(
+                **batch,
+                do_sample=True,
+                temperature=cfg.temperature,
+                top_p=cfg.top_p,
+                top_k=0,  # only top-p filters (generate's default also applies top-k 50)
+                max_new_tokens=cfg.max_new_tokens,
+                num_return_sequences=cfg.k,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        decoded = tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+        out += [[t.strip() for t in decoded[i : i + cfg.k]] for i in range(0, len(decoded), cfg.k)]
+    return out
+
+
+def tiny_causal_lm(path: str | Path, seed: int = 0) -> Path:
+    """Save a randomly initialised two-layer GPT-2 (32 dims) with MiniLM's WordPiece vocabulary to
+    ``path``: a causal LM that loads with ``AutoModelForCausalLM`` and needs no download, for tests.
+
+    The tokenizer is MiniLM's without its [CLS] ... [SEP] template (a causal LM continues the text
+    as is); [CLS] is BOS, [SEP] EOS, [PAD] the pad token. It writes nonsense, of course."""
+    import copy
+
+    from tokenizers import processors
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from transformers.utils import logging as hf_logging
+
+    from xil.models.text import load_tokenizer
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    backend = copy.deepcopy(load_tokenizer().backend_tokenizer)
+    backend.post_processor = processors.TemplateProcessing(single="$A", pair="$A $B", special_tokens=[])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token="[CLS]", eos_token="[SEP]", pad_token="[PAD]", unk_token="[UNK]"
+    )
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=256,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    hf_logging.disable_progress_bar()
+    GPT2LMHeadModel(config).save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path

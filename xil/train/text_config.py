@@ -1,0 +1,34 @@
+"""The text training config: what a text job stores, the UI shows, and the defaults that work."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class TextTrainConfig:
+    method: str = "none"  # "none" (plain cross-entropy) or a name in xil.feedback.text.REGISTRY
+    backbone: str = "minilm"  # "minilm" (the bundled MiniLM-L6), a local folder or a hub id
+    epochs: int = 2
+    batch_size: int = 16
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup: float = 0.1  # share of the steps over which the learning rate rises linearly
+    max_length: int = 64  # tokens per text, special tokens included
+    freeze_embeddings: bool = True  # keep the word-embedding table (half of MiniLM's weights) fixed
+    lambda_: float | None = None  # penalty weight; None: automatic (see text_loop.py)
+    lambda_scale: float | None = None  # automatic lambda's target ratio; None: the method's default
+    ce_copies: int = 1  # counterexamples per marked text and step
+    seed: int = 0
+    device: str = "auto"  # "auto" picks CUDA when present
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TextTrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown training settings: {sorted(unknown)}")
+        return cls(**data)
