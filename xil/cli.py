@@ -14,6 +14,8 @@ import typer
 app = typer.Typer(help="xil: explanatory interactive learning studio.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks: print one JSON object of measured numbers.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+rit_app = typer.Typer(help="Revision by retrieval (RiT): corrections that revise later prompts.", no_args_is_help=True)
+app.add_typer(rit_app, name="rit")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -239,6 +241,71 @@ def bench_latency(
 
     result = latency.run(text=text)
     typer.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+@rit_app.command("add")
+def rit_add(
+    text: str,
+    kind: str = typer.Option("rule", help="rule (a stated rule) or answer (a corrected answer to --prompt)."),
+    prompt: str | None = typer.Option(None, help="The prompt a corrected answer answers."),
+) -> None:
+    """Add a correction to the revision corpus."""
+    from xil.services import revision
+
+    try:
+        item_id = revision.add_correction(text, kind, prompt)
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"added correction {item_id}")
+
+
+@rit_app.command("query")
+def rit_query(
+    prompt: str,
+    threshold: float = typer.Option(0.6, help="Minimum cosine similarity to retrieve a correction."),
+    k: int = typer.Option(3, help="At most this many corrections."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Retrieve corrections for PROMPT and print the revised prompt."""
+    from xil.services import revision
+
+    try:
+        result = revision.revise(prompt, threshold, k)
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+@bench_app.command("reward")
+def bench_reward(
+    train: Path = typer.Option(..., help="JSONL(.gz) with chosen/rejected dialogue strings."),
+    eval: Path | None = typer.Option(None, help="Held-out JSONL(.gz); default: every fifth line of --train."),
+    device: str = typer.Option("auto"),
+    n_train: int | None = typer.Option(None, help="Use only the first N training pairs."),
+    max_length: int = typer.Option(256),
+    epochs: int = typer.Option(2),
+    quick: bool = typer.Option(False, help="A quick CPU run: 200 pairs, 128 tokens, 1 epoch."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Bradley-Terry reward model on the MiniLM backbone: pairwise accuracy before and after training."""
+    from xil.bench import reward
+
+    args = {"n_train": n_train, "max_length": max_length, "epochs": epochs}
+    if quick:
+        args.update(reward.QUICK)
+    result = reward.run(train, eval, device=device, **args)
+    typer.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+@bench_app.command("rit")
+def bench_rit(
+    threshold: float = typer.Option(0.6),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Retrieval precision and recall of the RiT index on paraphrased and unrelated queries."""
+    from xil.bench import rit
+
+    typer.echo(json.dumps(rit.run(threshold=threshold), indent=None if as_json else 2))
 
 
 def main() -> None:
