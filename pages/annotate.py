@@ -22,6 +22,10 @@ if not versions:
 
 annotator = st.session_state.get("annotator", "")
 task = services.get_project(pid).task
+if task == "ranking":
+    st.info("This is a ranking project: its annotation happens on the Rank page.")
+    st.page_link("pages/rank.py", label="Go to Rank", icon=":material/format_list_numbered:")
+    st.stop()
 
 top = st.columns([2, 2, 2])
 with top[0]:

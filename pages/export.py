@@ -23,20 +23,32 @@ fmt = c1.radio(
     "Format", ["jsonl", "parquet"], horizontal=True, format_func={"jsonl": "JSONL", "parquet": "Parquet"}.get
 )
 task = project.task
-masks = (
-    "array"
-    if task == "text"
-    else c2.radio(
+if task == "image":
+    masks = c2.radio(
         "Masks",
         ["array", "png"],
         horizontal=True,
         format_func={"array": "Arrays in the rows", "png": "PNG files (zip)"}.get,
     )
-)
+elif task == "ranking":
+    masks = "array"
+    pairs = c2.radio(
+        "Rows",
+        ["rankings", "pairs"],
+        horizontal=True,
+        format_func={"rankings": "Rankings", "pairs": "Preference pairs (TRL: prompt, chosen, rejected)"}.get,
+    )
+else:
+    masks = "array"
 if st.button("Prepare export", type="primary", disabled=n == 0):
-    suffix = ".zip" if masks == "png" and task == "image" else f".{fmt}"
+    suffix = ".zip" if masks == "png" else f".{fmt}"
     with tempfile.TemporaryDirectory() as tmp:
-        path = services.export_feedback(pid, Path(tmp) / f"feedback{suffix}", fmt=fmt, masks=masks)
+        if task == "ranking" and pairs == "pairs":
+            from xil.services import ranking
+
+            path = ranking.export_preferences(pid, Path(tmp) / f"preferences.{fmt}")
+        else:
+            path = services.export_feedback(pid, Path(tmp) / f"feedback{suffix}", fmt=fmt, masks=masks)
         st.session_state["export"] = (path.name, path.read_bytes())
 if n == 0:
     st.info("No feedback yet: annotate some examples first.")

@@ -32,6 +32,9 @@ METRICS = {
     "auprc": "AUPRC",
     "comprehensiveness": "comprehensiveness",
     "sufficiency": "sufficiency",
+    "pairwise_acc": "pairwise accuracy (held-out prompts)",
+    "train_pairs": "training pairs",
+    "eval_pairs": "held-out pairs",
     "lambda": "lambda",
 }
 shown = [key for key in METRICS if any(key in v.metrics for v in versions)]
@@ -55,6 +58,9 @@ st.caption(
     "top-attributed pixels or words with what annotators marked relevant (IoU; token F1 for texts)."
 )
 
+if services.get_project(pid).task == "ranking":
+    st.caption("Reward models: their scores and explanations appear next to each prompt on the Rank page.")
+    st.stop()
 st.subheader("Same example, two versions")
 task = services.get_project(pid).task
 c1, c2, c3 = st.columns(3)

@@ -176,3 +176,26 @@ def test_select_words_save_and_find_them_in_the_database(reviews, page, server):
     [row] = services.feedback_history(example_id)
     assert (row.annotator, row.verdict, row.kind) == ("lin", "wrong_reason", "text_rationale")
     assert row.payload == {"irrelevant_words": [len(words) - 1], "relevant_words": [1]}
+
+
+def test_rank_candidates_save_and_find_the_ranking_in_the_database(demo, page, server):
+    services.seed_demo(train=False)  # the ranking demo; Decoy-Digits is there already
+    [project] = [p for p in services.list_projects() if p.task == "ranking"]
+    page.goto(f"{server}/rank?project={project.id}&annotator=sam")
+    page.get_by_text("Prompt", exact=False).first.wait_for()
+    for letter, rank in zip("ABCD", ["2", "1", "3", "3"], strict=True):
+        page.get_by_role("combobox", name=f"Rank of answer {letter}").click()
+        page.get_by_role("option", name=rank, exact=True).click()
+        page.wait_for_timeout(400)
+    page.get_by_role("button", name="Save ranking").click()
+    page.get_by_text("Saved ranking").wait_for()
+
+    [row] = _feedback(project.id)
+    assert (row.annotator, row.kind) == ("sam", "ranking")
+    assert row.payload["ranks"] == [2, 1, 3, 3] and row.payload["all_bad"] is False
+
+
+def _feedback(project_id: int):
+    from xil.services.annotate import current_feedback
+
+    return current_feedback(project_id)

@@ -26,6 +26,8 @@ HEAT_SCALE = [[0.0, "rgba(255,80,0,0)"], [0.3, "rgba(255,80,0,0.35)"], [1.0, "rg
 NAV = [
     ("streamlit_app.py", "Home", ":material/home:"),
     ("pages/annotate.py", "Annotate", ":material/edit:"),
+    ("pages/rank.py", "Rank", ":material/format_list_numbered:"),
+    ("pages/revise.py", "Revise (RiT)", ":material/manage_search:"),
     ("pages/train.py", "Train", ":material/model_training:"),
     ("pages/models.py", "Models", ":material/compare:"),
     ("pages/export.py", "Export", ":material/download:"),
@@ -249,3 +251,18 @@ def word_heatmap(
             f'padding:2px 3px;margin:1px;border-radius:3px;{border}">{html.escape(word)}</span>'
         )
     return f'<div style="font-size:1.25rem;line-height:2.2;">{" ".join(spans)}</div>'
+
+
+def scored_words(words: list[tuple[str, float]]) -> str:
+    """Words shaded by a score (orange: positive, blue: negative), as HTML."""
+    import html
+
+    peak = max((abs(score) for _, score in words), default=0.0) or 1.0
+    spans = []
+    for word, score in words:
+        colour = "255,140,0" if score >= 0 else "30,120,255"
+        spans.append(
+            f'<span title="{score:+.3f}" style="background:rgba({colour},{abs(score) / peak:.2f});'
+            f'padding:1px 2px;border-radius:3px;">{html.escape(word)}</span>'
+        )
+    return f'<div style="line-height:1.9;">{" ".join(spans)}</div>'

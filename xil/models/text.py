@@ -50,6 +50,9 @@ def load_classifier(name_or_path: str = DEFAULT_BACKBONE, num_labels: int | None
 
 def save_classifier(model, tokenizer, folder: str | Path) -> Path:
     """Weights as safetensors plus config and tokenizer files: a folder ``load_classifier`` reads."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)

@@ -54,7 +54,7 @@ def feedback_rows(project_id: int) -> list[dict]:
                 "explanation_method": fb.explanation_method,
                 "supersedes_id": fb.supersedes_id,
                 "current": fb.id not in superseded,
-                **(_text_fields(ds, example, fb) if project.task == "text" else _mask_fields(ds, fb)),
+                **FIELDS[project.task](ds, example, fb),
             }
         )
     return rows
@@ -81,6 +81,24 @@ def _text_fields(ds, example: Example, fb: Feedback) -> dict:
     }
 
 
+def _ranking_fields(ds, example: Example, fb: Feedback) -> dict:
+    return {
+        "prompt": ds.prompts[example.idx],
+        "candidates": ds.candidates[example.idx],
+        "ranks": fb.payload.get("ranks"),
+        "all_bad": fb.payload.get("all_bad", False),
+        "correction": fb.payload.get("correction"),
+        "generator": fb.payload.get("generator"),
+    }
+
+
+FIELDS = {
+    "image": lambda ds, example, fb: _mask_fields(ds, fb),
+    "text": _text_fields,
+    "ranking": _ranking_fields,
+}
+
+
 def export_feedback(project_id: int, out: str | Path, fmt: str = "jsonl", masks: str = "array") -> Path:
     """Write the feedback dataset to ``out``. With ``masks="png"`` the result is a zip holding
     ``feedback.<fmt>`` (mask columns name PNG files) and ``masks/<feedback id>_<kind>.png``."""
@@ -91,7 +109,7 @@ def export_feedback(project_id: int, out: str | Path, fmt: str = "jsonl", masks:
     rows = feedback_rows(project_id)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if masks == "array" or get_project(project_id).task == "text":  # texts have no masks to draw
+    if masks == "array" or get_project(project_id).task != "image":  # only images have masks to draw
         write_rows(rows, out, fmt)
         return out
     with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:

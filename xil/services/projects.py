@@ -14,18 +14,20 @@ from sqlmodel import col
 from db import Example, Feedback, Job, ModelVersion, Project, session_scope
 from xil import data, storage
 from xil.data import ImageDataset, ImportReport
+from xil.data.prompts import PromptDataset
 from xil.data.text import TextDataset, TextImportReport, import_text_file
 
 DEMO_NAME = "Decoy-Digits demo"
 TEXT_DEMO_NAME = "Review demo (text)"
+RANKING_DEMO_NAME = "Ranking demo"
 
 
-def create_project(name: str, ds: ImageDataset | TextDataset, source: str) -> Project:
+def create_project(name: str, ds: ImageDataset | TextDataset | PromptDataset, source: str) -> Project:
     """Store the dataset file and one Example row per image or text, in one transaction."""
     if not name.strip():
         raise ValueError("a project needs a name")
-    task = "text" if isinstance(ds, TextDataset) else "image"
-    rel, sha = storage.put_bytes(ds.to_bytes(), ".json.gz" if task == "text" else ".npz", "datasets")
+    task = {TextDataset: "text", PromptDataset: "ranking"}.get(type(ds), "image")
+    rel, sha = storage.put_bytes(ds.to_bytes(), ".npz" if task == "image" else ".json.gz", "datasets")
     with session_scope(write=True) as session:
         if session.scalar(select(Project).where(Project.name == name)) is not None:
             raise ValueError(f"a project named {name!r} exists already")
@@ -49,7 +51,7 @@ def create_project(name: str, ds: ImageDataset | TextDataset, source: str) -> Pr
 
 @functools.lru_cache(maxsize=8)
 def _load_dataset(rel: str, sha: str, task: str) -> ImageDataset | TextDataset:
-    reader = TextDataset if task == "text" else ImageDataset
+    reader = {"text": TextDataset, "ranking": PromptDataset}.get(task, ImageDataset)
     return reader.from_file(storage.absolute(rel))
 
 
@@ -85,8 +87,9 @@ def _get_or_create(name: str, make, source: str) -> Project:
 
 def seed_demo(train: bool = True, text: bool = True) -> Project:
     """Create the demo projects, idempotently: Decoy-Digits with its first (shortcut-taking) model,
-    trained here in about a second, and the review demo (text), whose first MiniLM model is queued as
-    a job for the worker (a minute or two on a CPU). Returns the Decoy-Digits project."""
+    trained here in about a second; the review demo (text), whose first MiniLM model is queued as a
+    job for the worker (a minute or two on a CPU); and the ranking demo (prompts with candidate
+    answers written for it). Returns the Decoy-Digits project."""
     from xil.services.models import latest_model_version, train_initial_model
 
     project = _get_or_create(DEMO_NAME, data.decoy_digits, "decoy-digits")
@@ -100,6 +103,9 @@ def seed_demo(train: bool = True, text: bool = True) -> Project:
             from xil.services.training import queue_first_text_model
 
             queue_first_text_model(reviews.id)
+        from xil.ranking.prompts import demo_prompts
+
+        _get_or_create(RANKING_DEMO_NAME, lambda: PromptDataset.from_rows("Ranking demo", demo_prompts()), "demo-prompts")
     return project
 
 
@@ -140,6 +146,16 @@ def import_text(
             report.errors.append(f"a project named {name!r} exists already")
             return None, report
     return create_project(name, report.dataset, "text-file"), report
+
+
+def import_prompts(path: str | Path, name: str | None = None) -> Project:
+    """A ranking project from a prompt file (JSONL: prompt, candidates); raises PromptFileError listing
+    every bad line, and imports nothing then."""
+    from xil.ranking.prompts import load_prompt_file
+
+    rows = load_prompt_file(path)
+    name = name or Path(path).name.split(".")[0]
+    return create_project(name, PromptDataset.from_rows(name, rows, source=Path(path).name), "prompt-file")
 
 
 def status() -> dict:

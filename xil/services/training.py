@@ -25,6 +25,10 @@ def queue_training(project_id: int, cfg: TrainConfig | TextTrainConfig) -> Job:
     project = get_project(project_id)
     if project.task == "text":
         return _queue_text_training(project_id, cfg)
+    if project.task == "ranking":
+        from xil.services.ranking import queue_reward_training
+
+        return queue_reward_training(project_id, cfg)
     if not isinstance(cfg, TrainConfig):
         raise ValueError("an image project trains with TrainConfig settings")
     if cfg.method != "none" and cfg.method not in feedback.REGISTRY:
@@ -150,8 +154,13 @@ def training_data(project_id: int, method: str) -> tuple[TrainData, int]:
 
 
 def run_training_job(job: Job, ctx: jobs.JobContext) -> tuple[dict, int]:
-    if get_project(job.project_id).task == "text":
+    task = get_project(job.project_id).task
+    if task == "text":
         return run_text_training_job(job, ctx)
+    if task == "ranking":
+        from xil.services.ranking import run_reward_job
+
+        return run_reward_job(job, ctx)
     cfg = TrainConfig.from_dict(job.spec["config"])
     data, n_feedback = training_data(job.project_id, cfg.method)
     ctx.report(0.0, log=f"training {cfg.arch} with {cfg.method} on {len(data.x)} examples, {n_feedback} with feedback")

@@ -1,0 +1,107 @@
+"""Rank: a prompt and its candidate answers; order them (ties and "all bad" allowed), optionally
+write a better answer, save, next. The latest reward model's scores sit beside your ranking."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages import ui
+from xil import services
+from xil.services import ranking
+
+ui.setup("Rank")
+st.title("Rank")
+pid = ui.project_id()
+if pid is None:
+    st.stop()
+if services.get_project(pid).task != "ranking":
+    st.info("This project is not a ranking project: pick *Ranking demo* (or your own prompt file) in the sidebar.")
+    st.stop()
+
+annotator = st.session_state.get("annotator", "")
+done, total = ranking.progress(pid)
+st.progress(done / total if total else 0.0, text=f"{done} of {total} prompts ranked")
+skipped = st.session_state.setdefault("rank_skipped", [])
+example_id = st.session_state.get("rank_example")
+if example_id is None:
+    queue = ranking.next_prompts(pid, annotator, n=1, exclude=tuple(skipped))
+    if not queue:
+        st.success("Every prompt is ranked. Train a reward model on the Train page.")
+        st.stop()
+    example_id = queue[0]
+    st.session_state["rank_example"] = example_id
+item = ranking.view(example_id)
+k = len(item.candidates)
+NO_RANK = 0  # "not ranked"
+
+
+def advance() -> None:
+    st.session_state.pop("rank_example", None)
+
+
+def save() -> None:
+    if not annotator:
+        st.session_state["rank_flash"] = ("error", "Enter your name as annotator in the sidebar before saving.")
+        return
+    ranks = [st.session_state.get(f"rank-{example_id}-{i}", NO_RANK) or None for i in range(k)]
+    try:
+        row = ranking.save_ranking(
+            example_id,
+            annotator,
+            ranks,
+            all_bad=st.session_state.get(f"all_bad-{example_id}", False),
+            correction=st.session_state.get(f"correction-{example_id}", ""),
+            model_version_id=item.model_version_id,
+        )
+    except ValueError as exc:
+        st.session_state["rank_flash"] = ("error", str(exc))
+        return
+    st.session_state["rank_flash"] = ("success", f"Saved ranking #{row.id} on {item.name}.")
+    advance()
+
+
+def skip() -> None:
+    skipped.append(example_id)
+    advance()
+
+
+if flash := st.session_state.pop("rank_flash", None):
+    getattr(st, flash[0])(flash[1])
+
+st.markdown(f"**Prompt** ({item.name})")
+st.info(item.prompt)
+st.caption("Rank 1 is best. Give two answers the same number for a tie; leave one at — to skip it.")
+for i, candidate in enumerate(item.candidates):
+    with st.container(border=True):
+        left, right = st.columns([1, 6])
+        left.selectbox(
+            f"Rank of answer {chr(65 + i)}",
+            [NO_RANK, *range(1, k + 1)],
+            format_func=lambda r: "—" if r == NO_RANK else str(r),
+            key=f"rank-{example_id}-{i}",
+        )
+        if item.scores is not None:
+            left.caption(f"reward {item.scores[i]:+.2f}")
+        right.markdown(f"**{chr(65 + i)}.** {candidate}")
+st.checkbox("All answers are bad", key=f"all_bad-{example_id}")
+st.text_area(
+    "A better answer (optional; it also becomes a correction that revises similar prompts)",
+    key=f"correction-{example_id}",
+)
+b1, b2 = st.columns(2)
+b1.button("Save ranking", type="primary", on_click=save, shortcut="Ctrl+Enter", width="stretch")
+b2.button("Skip", on_click=skip, width="stretch")
+
+if item.scores is not None:
+    ranks = [st.session_state.get(f"rank-{example_id}-{i}", NO_RANK) for i in range(k)]
+    if sum(r != NO_RANK for r in ranks) >= 2:
+        from xil.ranking.metrics import kendall_tau
+
+        kept = [i for i in range(k) if ranks[i] != NO_RANK]
+        tau = kendall_tau([-ranks[i] for i in kept], [item.scores[i] for i in kept])
+        st.metric("Agreement with the reward model (Kendall tau)", f"{tau:+.2f}")
+    best, worst = max(range(k), key=lambda i: item.scores[i]), min(range(k), key=lambda i: item.scores[i])
+    with st.expander(f"Why the reward model prefers {chr(65 + best)} over {chr(65 + worst)}"):
+        reward_version = next(v for v in services.list_model_versions(pid) if v.id == item.model_version_id)
+        words = ranking.explain(reward_version, item.prompt, item.candidates[best], item.candidates[worst])
+        st.html(ui.scored_words(words))

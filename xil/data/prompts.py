@@ -1,0 +1,66 @@
+"""Ranking datasets: prompts with the candidate responses an annotator orders."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from xil.data.base import stratified_split
+
+
+@dataclass
+class PromptDataset:
+    """Prompts, K candidates each, and a train/test split by prompt (held-out prompts evaluate the
+    reward model). ``source`` says what produced the candidates (a file, or a generator model)."""
+
+    name: str
+    prompts: list[str]
+    candidates: list[list[str]]
+    split: np.ndarray
+    source: str = "file"
+    ids: list[str] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)  # no classes: rankings, not labels
+
+    def __post_init__(self) -> None:
+        self.split = np.asarray(self.split, dtype="U5")
+        if not (len(self.prompts) == len(self.candidates) == len(self.split)):
+            raise ValueError("prompts, candidates and split must have the same length")
+        if not self.ids:
+            self.ids = [str(i) for i in range(len(self.prompts))]
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.zeros(len(self), dtype=np.int64)
+
+    def indices(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.split == split)
+
+    @classmethod
+    def from_rows(cls, name: str, rows: list[dict], source: str = "file", seed: int = 0) -> PromptDataset:
+        split = stratified_split(np.zeros(len(rows), dtype=np.int64), 0.25, seed)
+        return cls(name, [r["prompt"] for r in rows], [list(r["candidates"]) for r in rows], split, source)
+
+    def to_bytes(self) -> bytes:
+        payload = {
+            "kind": "ranking",
+            "name": self.name,
+            "prompts": self.prompts,
+            "candidates": self.candidates,
+            "split": self.split.tolist(),
+            "source": self.source,
+            "ids": self.ids,
+        }
+        return gzip.compress(json.dumps(payload).encode("utf-8"), mtime=0)
+
+    @classmethod
+    def from_file(cls, path) -> PromptDataset:
+        payload = json.loads(gzip.decompress(Path(path).read_bytes()))
+        payload.pop("kind", None)
+        return cls(**payload)
