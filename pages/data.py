@@ -89,6 +89,35 @@ if text_upload is not None and st.button("Import text", type="primary"):
             "(see the Train page)."
         )
 
+st.subheader("Import prompts to rank")
+st.caption(
+    "JSONL, one prompt a line: `{\"prompt\": ..., \"candidates\": [...]}`; or prompts only, with a causal language "
+    "model (local folder or hub id) that samples the candidates. Bad lines are listed by number; nothing is "
+    "imported until the file is clean."
+)
+prompt_upload = st.file_uploader("Prompt file (.jsonl)", type=["jsonl", "gz"])
+g1, g2, g3 = st.columns([2, 3, 1])
+prompt_name = g1.text_input("Project name", placeholder="defaults to the file's name", key="prompt_name")
+generator = g2.text_input("Generator (optional)", placeholder="path or hub id of a causal LM")
+k = g3.number_input("Candidates", 2, 16, 4)
+if prompt_upload is not None and st.button("Import prompts", type="primary"):
+    from xil.ranking.generate import GenerationConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / prompt_upload.name
+        path.write_bytes(prompt_upload.getvalue())
+        try:
+            with st.spinner("Sampling candidates..." if generator.strip() else "Importing..."):
+                project = services.import_prompts(
+                    path,
+                    name=prompt_name.strip() or None,
+                    generator=generator.strip() or None,
+                    generation=GenerationConfig(k=int(k)),
+                )
+            st.success(f"Created ranking project {project.name!r}: rank it on the Rank page.")
+        except (OSError, ValueError) as exc:
+            st.error(str(exc))
+
 st.subheader("Decoy-MNIST from IDX files")
 folder = st.text_input("Folder on the server with t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]")
 if folder and st.button("Create Decoy-MNIST project"):

@@ -113,3 +113,28 @@ def test_rank_page_saves_a_ranking(prompts, demo, monkeypatch):
     [row] = services.feedback_history(example)
     assert row.payload["ranks"] == [2, 1, 3, 3] and row.annotator == "ada"
     assert at.session_state["rank_example"] != example
+
+
+def test_import_prompts_samples_candidates_from_a_causal_lm(tmp_path):
+    from xil.ranking.generate import GenerationConfig, tiny_causal_lm
+
+    generator = str(tiny_causal_lm(tmp_path / "tiny-lm"))
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "How do I store basil?"}\nWhat is a good first bike?\n', encoding="utf-8")
+    cfg = GenerationConfig(k=3, max_new_tokens=8)
+    project = services.import_prompts(prompts, name="generated", generator=generator, generation=cfg)
+    ds = services.dataset(project.id)
+    assert project.task == "ranking" and ds.source == generator
+    assert ds.prompts == ["How do I store basil?", "What is a good first bike?"]
+    assert [len(c) for c in ds.candidates] == [3, 3]
+
+
+def test_import_prompts_reports_bad_lines_and_imports_nothing(tmp_path):
+    from xil.ranking.prompts import PromptFileError
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "ok", "candidates": ["a", "b"]}\n{"prompt": "one", "candidates": ["a"]}\nnot json\n')
+    with pytest.raises(PromptFileError) as info:
+        services.import_prompts(bad)
+    assert len(info.value.errors) == 2 and ":2:" in info.value.errors[0] and ":3:" in info.value.errors[1]
+    assert services.status()["projects"] == 0

@@ -120,6 +120,28 @@ def import_text(
     )
 
 
+@app.command("import-prompts")
+def import_prompts(
+    path: Path,
+    name: str | None = typer.Option(None, help="Project name (default: the file's name)."),
+    generator: str | None = typer.Option(None, help="A causal LM (local path or hub id) to sample candidates."),
+    k: int = typer.Option(4, help="Candidates per prompt, with --generator."),
+    temperature: float = typer.Option(0.8),
+    top_p: float = typer.Option(0.95),
+    max_new_tokens: int = typer.Option(48),
+) -> None:
+    """A ranking project from a JSONL prompt file (prompt + candidates, or prompts only with --generator)."""
+    from xil import services
+    from xil.ranking.generate import GenerationConfig
+
+    try:
+        generation = GenerationConfig(k=k, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
+        project = services.import_prompts(path, name=name, generator=generator, generation=generation)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(f"created ranking project {project.name!r} (id {project.id})")
+
+
 @app.command("import-mnist")
 def import_mnist(
     folder: Path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -105,7 +106,9 @@ def seed_demo(train: bool = True, text: bool = True) -> Project:
             queue_first_text_model(reviews.id)
         from xil.ranking.prompts import demo_prompts
 
-        _get_or_create(RANKING_DEMO_NAME, lambda: PromptDataset.from_rows("Ranking demo", demo_prompts()), "demo-prompts")
+        _get_or_create(
+            RANKING_DEMO_NAME, lambda: PromptDataset.from_rows("Ranking demo", demo_prompts()), "demo-prompts"
+        )
     return project
 
 
@@ -148,14 +151,38 @@ def import_text(
     return create_project(name, report.dataset, "text-file"), report
 
 
-def import_prompts(path: str | Path, name: str | None = None) -> Project:
-    """A ranking project from a prompt file (JSONL: prompt, candidates); raises PromptFileError listing
-    every bad line, and imports nothing then."""
-    from xil.ranking.prompts import load_prompt_file
+def import_prompts(path: str | Path, name: str | None = None, generator: str | None = None, generation=None) -> Project:
+    """A ranking project from a JSONL prompt file. With ``generator`` (a Hugging Face causal LM by local
+    path or hub id) the K candidates of each prompt are sampled from it (``generation``: a
+    GenerationConfig) and the file needs only ``prompt``; otherwise each line brings its
+    ``candidates``. A bad line raises PromptFileError listing every one, and nothing is imported."""
+    from xil.ranking.prompts import PromptFileError, load_prompt_file
 
-    rows = load_prompt_file(path)
-    name = name or Path(path).name.split(".")[0]
-    return create_project(name, PromptDataset.from_rows(name, rows, source=Path(path).name), "prompt-file")
+    path = Path(path)
+    name = name or path.name.split(".")[0]
+    if generator is None:
+        return create_project(
+            name, PromptDataset.from_rows(name, load_prompt_file(path), source=path.name), "prompt-file"
+        )
+    from xil.ranking.generate import GenerationConfig, sample_candidates
+
+    prompts, errors = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            prompt = json.loads(line).get("prompt") if line.lstrip().startswith("{") else line.strip()
+        except (json.JSONDecodeError, AttributeError):
+            prompt = None
+        if not isinstance(prompt, str) or not prompt.strip():
+            errors.append(f"{path}:{number}: expected a JSON object with a 'prompt' string, or a plain line")
+            continue
+        prompts.append(prompt.strip())
+    if errors or not prompts:
+        raise PromptFileError(path, errors or [f"{path}: no prompts"])
+    candidates = sample_candidates(generator, prompts, generation or GenerationConfig())
+    rows = [{"prompt": p, "candidates": c} for p, c in zip(prompts, candidates, strict=True)]
+    return create_project(name, PromptDataset.from_rows(name, rows, source=generator), "generated")
 
 
 def status() -> dict:

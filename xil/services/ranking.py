@@ -63,7 +63,9 @@ def next_prompts(project_id: int, annotator: str = "", n: int = 3, exclude: tupl
         judged = select(Feedback.example_id).where(Feedback.project_id == project_id)
         query = (
             select(Example.id)
-            .where(Example.project_id == project_id, col(Example.id).not_in(judged), col(Example.id).not_in(list(exclude)))
+            .where(
+                Example.project_id == project_id, col(Example.id).not_in(judged), col(Example.id).not_in(list(exclude))
+            )
             .order_by(col(Example.idx))
             .limit(n)
         )
@@ -73,7 +75,9 @@ def next_prompts(project_id: int, annotator: str = "", n: int = 3, exclude: tupl
 def progress(project_id: int) -> tuple[int, int]:
     with session_scope() as session:
         total = session.scalar(select(func.count()).select_from(Example).where(Example.project_id == project_id))
-        done = session.scalar(select(func.count(func.distinct(Feedback.example_id))).where(Feedback.project_id == project_id))
+        done = session.scalar(
+            select(func.count(func.distinct(Feedback.example_id))).where(Feedback.project_id == project_id)
+        )
     return int(done or 0), int(total or 0)
 
 
@@ -102,7 +106,9 @@ def save_ranking(
     payload = {"ranks": ranks, "all_bad": all_bad, "correction": correction, "generator": ds.source}
     with session_scope(write=True) as session:
         previous = session.scalar(
-            _current(session, example.project_id).where(Feedback.example_id == example_id, Feedback.annotator == annotator)
+            _current(session, example.project_id).where(
+                Feedback.example_id == example_id, Feedback.annotator == annotator
+            )
         )
         row = Feedback(
             project_id=example.project_id,
@@ -150,7 +156,9 @@ def queue_reward_training(project_id: int, cfg: RewardConfig) -> Job:
     if get_project(project_id).task != "ranking":
         raise ValueError("reward models train on ranking projects")
     if cfg.epochs < 1 or cfg.batch_prompts < 1 or cfg.lr <= 0 or cfg.max_length < 16:
-        raise ValueError("epochs and prompts per batch must be at least 1, the learning rate positive, max length >= 16")
+        raise ValueError(
+            "epochs and prompts per batch must be at least 1, the learning rate positive, max length >= 16"
+        )
     if not groups(project_id, "train"):
         raise ValueError("no ranked training prompts yet: rank some on the Rank page first")
     parent = latest_model_version(project_id)
@@ -181,19 +189,25 @@ def run_reward_job(job: Job, ctx: jobs.JobContext) -> tuple[dict, int]:
     if held_out:
         metrics["pairwise_acc"] = pairwise_accuracy(model, tokenizer, held_out, cfg.max_length)
         metrics["eval_pairs"] = sum(len(g["pairs"]) for g in held_out)
-    version = register_reward_model(job.project_id, model, tokenizer, cfg, metrics, len(train_groups), job.spec.get("parent_id"))
+    version = register_reward_model(
+        job.project_id, model, tokenizer, cfg, metrics, len(train_groups), job.spec.get("parent_id")
+    )
     ctx.report(1.0, log=f"reward model version {version.version}: {metrics}")
     return metrics, version.id
 
 
-def register_reward_model(project_id, model, tokenizer, cfg: RewardConfig, metrics, n_feedback, parent_id) -> ModelVersion:
+def register_reward_model(
+    project_id, model, tokenizer, cfg: RewardConfig, metrics, n_feedback, parent_id
+) -> ModelVersion:
     from xil.models.text import save_classifier
 
     rel = f"models/reward-{uuid.uuid4().hex}"
     folder = save_classifier(model, tokenizer, config.home() / rel)
     sha = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
     with session_scope(write=True) as session:
-        version = (session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.project_id == project_id)) or 0) + 1
+        version = (
+            session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.project_id == project_id)) or 0
+        ) + 1
         row = ModelVersion(
             project_id=project_id,
             version=version,
