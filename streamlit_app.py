@@ -44,8 +44,14 @@ st.markdown(
    by both.
 4. **Export** the feedback as JSONL or Parquet, with the model version each piece judged.
 
-The demo project, *Decoy-Digits*, hides a shortcut: a grey swatch in a corner whose shade encodes the
-label at training time and is random at test time. The first model learns it.
+Three demo projects come with the studio (pick one in the sidebar):
+- *Decoy-Digits* (images) hides a shortcut: a grey swatch in a corner whose shade encodes the label
+  at training time and is random at test time. The first model learns it.
+- *Review demo (text)*: short reviews whose training copies end in a leaked signature ("Posted from my
+  tablet" on positive ones, "phone" on negative ones). Its first MiniLM model trains as a job when the
+  studio starts; mark the device word irrelevant and retrain with counterexamples.
+- *Ranking demo*: prompts with four candidate answers each. Rank them on the **Rank** page, train a
+  reward model, and write better answers, which revise similar prompts on the **Revise (RiT)** page.
 """
 )
 if jobs:
