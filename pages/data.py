@@ -91,7 +91,7 @@ if text_upload is not None and st.button("Import text", type="primary"):
 
 st.subheader("Import prompts to rank")
 st.caption(
-    "JSONL, one prompt a line: `{\"prompt\": ..., \"candidates\": [...]}`; or prompts only, with a causal language "
+    'JSONL, one prompt a line: `{"prompt": ..., "candidates": [...]}`; or prompts only, with a causal language '
     "model (local folder or hub id) that samples the candidates. Bad lines are listed by number; nothing is "
     "imported until the file is clean."
 )

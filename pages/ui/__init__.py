@@ -225,44 +225,38 @@ def explanation_methods(task: str = "image", arch: str = "mlp") -> dict[str, str
     return {name: e.title for name, e in REGISTRY.items() if arch == "cnn" or not e.needs_conv}
 
 
+def _word_span(word: str, score: float, peak: float, style: str = "") -> str:
+    import html
+
+    colour = "255,140,0" if score >= 0 else "30,120,255"  # orange: for the prediction, blue: against
+    return (
+        f'<span title="{score:+.3f}" style="background:rgba({colour},{abs(score) / (peak or 1.0):.2f});'
+        f'padding:2px 3px;margin:1px;border-radius:3px;{style}">{html.escape(word)}</span>'
+    )
+
+
 def word_heatmap(
     view: services.ExampleView,
     irrelevant: np.ndarray | None = None,
     relevant: np.ndarray | None = None,
     show_heat: bool = True,
 ) -> str:
-    """The text as HTML, each word shaded by its attribution (orange: for the prediction, blue:
-    against) and outlined where marked (magenta: irrelevant, green: relevant)."""
-    import html
-
-    scores = view.attribution
-    peak = float(np.abs(scores).max()) or 1.0
+    """The text as HTML, each word shaded by its attribution and outlined where marked (magenta:
+    irrelevant, green: relevant)."""
+    scores = view.attribution if show_heat else np.zeros(len(view.words))
+    peak = float(np.abs(scores).max())
     spans = []
     for i, word in enumerate(view.words):
-        alpha = abs(float(scores[i])) / peak if show_heat else 0.0
-        colour = "255,140,0" if scores[i] >= 0 else "30,120,255"
-        border = ""
+        style = ""
         if irrelevant is not None and irrelevant[i]:
-            border = f"outline:2px solid {IRRELEVANT_RGBA};text-decoration:line-through;"
+            style = f"outline:2px solid {IRRELEVANT_RGBA};text-decoration:line-through;"
         elif relevant is not None and relevant[i]:
-            border = f"outline:2px solid {RELEVANT_RGBA};"
-        spans.append(
-            f'<span title="{float(scores[i]):+.3f}" style="background:rgba({colour},{alpha:.2f});'
-            f'padding:2px 3px;margin:1px;border-radius:3px;{border}">{html.escape(word)}</span>'
-        )
+            style = f"outline:2px solid {RELEVANT_RGBA};"
+        spans.append(_word_span(word, float(scores[i]), peak, style))
     return f'<div style="font-size:1.25rem;line-height:2.2;">{" ".join(spans)}</div>'
 
 
 def scored_words(words: list[tuple[str, float]]) -> str:
-    """Words shaded by a score (orange: positive, blue: negative), as HTML."""
-    import html
-
-    peak = max((abs(score) for _, score in words), default=0.0) or 1.0
-    spans = []
-    for word, score in words:
-        colour = "255,140,0" if score >= 0 else "30,120,255"
-        spans.append(
-            f'<span title="{score:+.3f}" style="background:rgba({colour},{abs(score) / peak:.2f});'
-            f'padding:1px 2px;border-radius:3px;">{html.escape(word)}</span>'
-        )
-    return f'<div style="line-height:1.9;">{" ".join(spans)}</div>'
+    """Words shaded by a score, as HTML."""
+    peak = max((abs(score) for _, score in words), default=0.0)
+    return f'<div style="line-height:1.9;">{" ".join(_word_span(w, s, peak) for w, s in words)}</div>'

@@ -18,6 +18,31 @@ from xil.train import TrainConfig, TrainData, evaluate, train
 from xil.train.evaluate import attributions
 
 
+def insert_version(project_id: int, path: str, sha: str, **fields) -> ModelVersion:
+    """A new ModelVersion row numbered after the project's latest (one write transaction)."""
+    with session_scope(write=True) as session:
+        latest = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.project_id == project_id))
+        row = ModelVersion(project_id=project_id, version=(latest or 0) + 1, path=path, sha=sha, **fields)
+        session.add(row)
+        session.flush()
+        session.refresh(row)
+        return row
+
+
+def save_model_folder(model, tokenizer, prefix: str) -> tuple[str, str]:
+    """A Hugging Face model and tokenizer as a folder under the data directory: ``(relative path,
+    SHA-256 of the weights)``."""
+    import hashlib
+    import uuid
+
+    from xil import config
+    from xil.models.text import save_classifier
+
+    rel = f"models/{prefix}-{uuid.uuid4().hex}"
+    folder = save_classifier(model, tokenizer, config.home() / rel)
+    return rel, hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+
+
 def register_model(
     project_id: int,
     model: nn.Module,
@@ -29,26 +54,17 @@ def register_model(
     ds = dataset(project_id)
     blob = models.io.model_bytes(model, cfg.arch, ds.shape, len(ds.class_names))
     rel, sha = storage.put_bytes(blob, ".safetensors", "models")
-    with session_scope(write=True) as session:
-        version = (
-            session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.project_id == project_id)) or 0
-        ) + 1
-        row = ModelVersion(
-            project_id=project_id,
-            version=version,
-            arch=cfg.arch,
-            method=cfg.method,
-            config=cfg.to_dict(),
-            metrics=metrics,
-            n_feedback=n_feedback,
-            path=rel,
-            sha=sha,
-            parent_id=parent_id,
-        )
-        session.add(row)
-        session.flush()
-        session.refresh(row)
-        return row
+    return insert_version(
+        project_id,
+        rel,
+        sha,
+        arch=cfg.arch,
+        method=cfg.method,
+        config=cfg.to_dict(),
+        metrics=metrics,
+        n_feedback=n_feedback,
+        parent_id=parent_id,
+    )
 
 
 def model_metrics(project_id: int, model: nn.Module) -> dict:

@@ -4,20 +4,18 @@ pairs for a reward model trained as a job; an edited answer is also a correction
 from __future__ import annotations
 
 import functools
-import hashlib
-import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlmodel import col
 
 from db import Example, Feedback, Job, ModelVersion, session_scope
-from xil import config, jobs, storage
+from xil import jobs, storage
 from xil.data.prompts import PromptDataset
 from xil.ranking.config import RewardConfig
 from xil.ranking.pairs import pairs_from_ranking, pairs_with_correction
 from xil.services.annotate import _current, _get_example
-from xil.services.models import latest_model_version
+from xil.services.models import insert_version, latest_model_version, save_model_folder
 from xil.services.projects import dataset, get_project
 
 
@@ -199,31 +197,18 @@ def run_reward_job(job: Job, ctx: jobs.JobContext) -> tuple[dict, int]:
 def register_reward_model(
     project_id, model, tokenizer, cfg: RewardConfig, metrics, n_feedback, parent_id
 ) -> ModelVersion:
-    from xil.models.text import save_classifier
-
-    rel = f"models/reward-{uuid.uuid4().hex}"
-    folder = save_classifier(model, tokenizer, config.home() / rel)
-    sha = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
-    with session_scope(write=True) as session:
-        version = (
-            session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.project_id == project_id)) or 0
-        ) + 1
-        row = ModelVersion(
-            project_id=project_id,
-            version=version,
-            arch=cfg.backbone,
-            method="bradley_terry",
-            config=cfg.to_dict(),
-            metrics=metrics,
-            n_feedback=n_feedback,
-            path=rel,
-            sha=sha,
-            parent_id=parent_id,
-        )
-        session.add(row)
-        session.flush()
-        session.refresh(row)
-        return row
+    rel, sha = save_model_folder(model, tokenizer, "reward")
+    return insert_version(
+        project_id,
+        rel,
+        sha,
+        arch=cfg.backbone,
+        method="bradley_terry",
+        config=cfg.to_dict(),
+        metrics=metrics,
+        n_feedback=n_feedback,
+        parent_id=parent_id,
+    )
 
 
 @functools.lru_cache(maxsize=2)

@@ -8,16 +8,15 @@ config and tokenizer) under the data directory.
 from __future__ import annotations
 
 import functools
-import hashlib
-import uuid
 
 import numpy as np
 import torch
 
-from db import ModelVersion, session_scope
-from xil import config, storage
+from db import ModelVersion
+from xil import storage
 from xil.data.text import TextDataset
-from xil.models.text import encode, load_classifier, save_classifier
+from xil.models.text import encode, load_classifier
+from xil.services.models import insert_version, save_model_folder
 
 EXPLAIN_MAX_LENGTH = 128
 
@@ -25,31 +24,18 @@ EXPLAIN_MAX_LENGTH = 128
 def register_text_model(
     project_id: int, model, tokenizer, cfg, metrics: dict, n_feedback: int = 0, parent_id: int | None = None
 ) -> ModelVersion:
-    from sqlalchemy import func, select
-
-    rel = f"models/text-{uuid.uuid4().hex}"
-    folder = save_classifier(model.cpu(), tokenizer, config.home() / rel)
-    sha = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
-    with session_scope(write=True) as session:
-        version = (
-            session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.project_id == project_id)) or 0
-        ) + 1
-        row = ModelVersion(
-            project_id=project_id,
-            version=version,
-            arch=cfg.backbone,
-            method=cfg.method,
-            config=cfg.to_dict(),
-            metrics=metrics,
-            n_feedback=n_feedback,
-            path=rel,
-            sha=sha,
-            parent_id=parent_id,
-        )
-        session.add(row)
-        session.flush()
-        session.refresh(row)
-        return row
+    rel, sha = save_model_folder(model.cpu(), tokenizer, "text")
+    return insert_version(
+        project_id,
+        rel,
+        sha,
+        arch=cfg.backbone,
+        method=cfg.method,
+        config=cfg.to_dict(),
+        metrics=metrics,
+        n_feedback=n_feedback,
+        parent_id=parent_id,
+    )
 
 
 @functools.lru_cache(maxsize=3)
