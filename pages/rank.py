@@ -51,7 +51,7 @@ def save() -> None:
             ranks,
             all_bad=st.session_state.get(f"all_bad-{example_id}", False),
             correction=st.session_state.get(f"correction-{example_id}", ""),
-            model_version_id=item.model_version_id,
+            reward_model_version_id=item.model_version_id,
         )
     except ValueError as exc:
         st.session_state["rank_flash"] = ("error", str(exc))

@@ -85,10 +85,13 @@ def save_ranking(
     ranks: list[int | None],
     all_bad: bool = False,
     correction: str | None = None,
-    model_version_id: int | None = None,
+    reward_model_version_id: int | None = None,
 ) -> Feedback:
     """Store a ranking (1 = best, equal numbers tie, None unranked); it supersedes this annotator's
-    earlier one. An edited answer (``correction``) also goes into the RiT corpus."""
+    earlier one. An edited answer (``correction``) also goes into the RiT corpus.
+
+    What produced the candidates (a file, or a generator model) is kept in the payload as
+    ``generator``; ``reward_model_version_id`` records the reward model whose scores were on screen."""
     annotator = annotator.strip()
     if not annotator:
         raise ValueError("say who you are (annotator name) before saving feedback")
@@ -101,7 +104,13 @@ def save_ranking(
     correction = (correction or "").strip() or None
     if not all_bad and correction is None and sum(r is not None for r in ranks) < 2:
         raise ValueError("rank at least two candidates, mark them all bad, or write a better answer")
-    payload = {"ranks": ranks, "all_bad": all_bad, "correction": correction, "generator": ds.source}
+    payload = {
+        "ranks": ranks,
+        "all_bad": all_bad,
+        "correction": correction,
+        "generator": ds.source,
+        "reward_model_version_id": reward_model_version_id,
+    }
     with session_scope(write=True) as session:
         previous = session.scalar(
             _current(session, example.project_id).where(
@@ -111,7 +120,7 @@ def save_ranking(
         row = Feedback(
             project_id=example.project_id,
             example_id=example_id,
-            model_version_id=model_version_id,
+            model_version_id=None,  # the candidates came from ds.source, not from a studio model version
             annotator=annotator,
             kind="ranking",
             payload=payload,

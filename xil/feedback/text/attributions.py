@@ -17,15 +17,16 @@ def full_precision(t: Tensor) -> Tensor:
 
 
 def embedding_gradients(
-    model: nn.Module, batch: Encoded, target: Tensor | None = None
+    model: nn.Module, batch: Encoded, target: Tensor | None = None, embeddings: Tensor | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``(logits, embeddings, d score / d embeddings)`` with the graph kept (``create_graph=True``).
 
     ``embeddings`` are the word embeddings ``model.get_input_embeddings()(input_ids)``, ``(N, T, H)``,
     fed back through ``inputs_embeds`` (position and segment embeddings are added inside the model).
     score = sum of all log-probabilities when ``target`` is None (Ross et al.), else the target
-    log-probability."""
-    embeddings = model.get_input_embeddings()(batch.input_ids)
+    log-probability. ``embeddings`` replaces the looked-up ones (an interpolated input, say)."""
+    if embeddings is None:
+        embeddings = model.get_input_embeddings()(batch.input_ids)
     if not embeddings.requires_grad:  # a frozen embedding table
         embeddings.requires_grad_(True)
     logits = model(inputs_embeds=embeddings, attention_mask=batch.attention_mask).logits

@@ -14,6 +14,7 @@ CHOICE: see VARIANT below and the measurements quoted there.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from xil.feedback.text.attributions import embedding_gradients, full_precision, word_tokens
@@ -32,13 +33,24 @@ def penalty(grad: Tensor, mask: Tensor, words: Tensor, variant: str | None = Non
     variant = variant or VARIANT
     energy = full_precision(grad).pow(2).sum(dim=2)  # ||g_nt||^2, (N, T)
     marked = (mask * energy).sum(dim=1)
-    if variant == "raw":
+    if variant in ("raw", "path"):
         return marked
-    if variant == "normalised":
+    if variant in ("normalised", "path_normalised"):
         return marked / ((words * energy).sum(dim=1) + EPS)
     raise ValueError(f"unknown RRR variant {variant!r}; choose raw or normalised")
 
 
 def terms(model, batch, y, token_mask, variant: str | None = None):
-    logits, _, grad = embedding_gradients(model, batch)
+    variant = variant or VARIANT
+    if variant.startswith("path"):
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        embeddings = model.get_input_embeddings()(batch.input_ids)
+        alpha = torch.rand(len(embeddings), 1, 1, device=embeddings.device, dtype=embeddings.dtype)
+        marked = token_mask[..., None].to(embeddings.dtype)
+        path = embeddings * (1 - marked) + marked * alpha * embeddings  # marked tokens on the way to 0
+        if not path.requires_grad:
+            path.requires_grad_(True)
+        _, _, grad = embedding_gradients(model, batch, embeddings=path)
+    else:
+        logits, _, grad = embedding_gradients(model, batch)
     return logits, penalty(grad, token_mask, word_tokens(batch), variant)
