@@ -58,7 +58,8 @@ if task != "ranking":  # classifiers: images and texts
     with st.form("train"):
         st.caption(f"{done} training examples have feedback; label corrections apply to every method.")
         c1, c2, c3 = st.columns(3)
-        method = c1.selectbox("Method", list(METHODS), index=1, format_func=METHODS.get)
+        default = "ce" if task == "text" else "rrr"  # what repaired the demo's shortcut best (README)
+        method = c1.selectbox("Method", list(METHODS), index=list(METHODS).index(default), format_func=METHODS.get)
         if task == "text":
             backbone = c2.text_input(
                 "Backbone", Config.backbone, help="minilm (bundled, offline), a local folder or a hub id"

@@ -103,7 +103,7 @@ def _drag_over_pixels(page, top_left: tuple[int, int], bottom_right: tuple[int, 
 def test_mark_region_save_and_find_it_in_the_database(page, server, demo):
     page.goto(server)
     page.get_by_role("link", name="Annotate").click()
-    page.get_by_text("Brush").wait_for()
+    page.get_by_text("Brush", exact=True).wait_for()
     annotator = page.get_by_label("Annotator")
     annotator.fill("ada")
     annotator.press("Enter")
@@ -126,7 +126,7 @@ def test_mark_region_save_and_find_it_in_the_database(page, server, demo):
 
 def test_keyboard_saves_right_reason_with_a_relevant_region(page, server, demo):
     page.goto(f"{server}/annotate?annotator=grace")
-    page.get_by_text("Brush").wait_for()
+    page.get_by_text("Brush", exact=True).wait_for()
     example_id = int(page.evaluate("new URLSearchParams(location.search).get('example')"))
     page.get_by_text("Relevant", exact=True).click()
     page.wait_for_timeout(800)

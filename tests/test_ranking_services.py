@@ -96,7 +96,7 @@ def _first_example(project_id: int) -> int:
         return session.scalar(select(Example.id).where(Example.project_id == project_id).order_by(Example.idx))
 
 
-def test_rank_page_saves_a_ranking(prompts, demo, monkeypatch):
+def test_rank_page_saves_a_ranking(prompts, monkeypatch):
     monkeypatch.setenv("XIL_START_WORKER", "0")
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params["project"] = str(prompts.id)

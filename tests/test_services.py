@@ -27,6 +27,7 @@ from db.models import utcnow
 from xil import jobs, services, storage
 from xil.cli import app
 from xil.data.text import demo_reviews
+from xil.ranking.prompts import demo_prompts
 from xil.explain import explain
 from xil.export import mask_from_png, read_rows
 from xil.jobs import queue, worker
@@ -142,8 +143,8 @@ def test_seed_demo_is_idempotent(demo):
 def test_seed_demo_without_training_then_idempotent():
     project = services.seed_demo(train=False)
     assert services.seed_demo(train=False).id == project.id
-    assert services.status()["projects"] == 2  # Decoy-Digits and the review demo (text)
-    assert services.status()["examples"] == 1797 + len(demo_reviews())
+    assert services.status()["projects"] == 3  # Decoy-Digits, the review demo (text), the ranking demo
+    assert services.status()["examples"] == 1797 + len(demo_reviews()) + len(demo_prompts())
     assert services.latest_model_version(project.id) is None
 
 
