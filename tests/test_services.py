@@ -27,10 +27,10 @@ from db.models import utcnow
 from xil import jobs, services, storage
 from xil.cli import app
 from xil.data.text import demo_reviews
-from xil.ranking.prompts import demo_prompts
 from xil.explain import explain
 from xil.export import mask_from_png, read_rows
 from xil.jobs import queue, worker
+from xil.ranking.prompts import demo_prompts
 from xil.services import annotate, training
 from xil.train import TrainConfig
 
