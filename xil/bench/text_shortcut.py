@@ -25,7 +25,7 @@ import torch
 from xil import config
 from xil.data.text import TextDataset, inject_shortcut, rt_polarity
 from xil.train.text_config import TextTrainConfig
-from xil.train.text_loop import evaluate_text, train_text
+from xil.train.text_loop import evaluate_text, predict_text, train_text
 
 SHORTCUT = ("spielberg", "hitchcock")  # one word piece each in MiniLM's vocabulary
 
@@ -42,11 +42,23 @@ def _run(cfg: TextTrainConfig, ds: TextDataset, irrelevant, relevant, shortcut) 
     if cuda:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
-    result = evaluate_text(model, tokenizer, [ds.texts[i] for i in te], ds.labels[te], shortcut, cfg.max_length)
+    texts = [ds.texts[i] for i in te]
+    result = evaluate_text(model, tokenizer, texts, ds.labels[te], shortcut, cfg.max_length)
     out = {"acc": round(result["acc"], 4), "train_s": round(seconds, 1), "lambda": history[-1]["lambda_"]}
     if shortcut:
         out["shortcut_attr"] = round(result["shortcut_attr"], 4)
+        out["shortcut_flip"] = round(_flip_rate(model, tokenizer, texts, shortcut, cfg.max_length), 4)
     return out
+
+
+def _flip_rate(model, tokenizer, texts: list[str], shortcut, max_length: int) -> float:
+    """Share of test predictions that change when the planted word is swapped for the other one: a
+    behavioural measure of shortcut use that a model cannot hide by flattening its input gradients."""
+    swap = {shortcut[0]: shortcut[1], shortcut[1]: shortcut[0]}
+    swapped = [" ".join([swap[t.split()[0]], *t.split()[1:]]) for t in texts]
+    before = predict_text(model, tokenizer, texts, max_length).argmax(axis=1)
+    after = predict_text(model, tokenizer, swapped, max_length).argmax(axis=1)
+    return float((before != after).mean())
 
 
 def run(
@@ -73,7 +85,6 @@ def run(
     def with_(**changes) -> TextTrainConfig:
         return TextTrainConfig.from_dict({**base.to_dict(), **changes})
 
-    torch.manual_seed(seed)
     clean_run = _run(base, clean, None, None, None)
     vanilla = _run(base, planted, None, None, list(shortcut))
     result = {
@@ -90,6 +101,7 @@ def run(
         "clean_train_s": clean_run["train_s"],
         "vanilla_acc": vanilla["acc"],
         "vanilla_shortcut_attr": vanilla["shortcut_attr"],
+        "vanilla_shortcut_flip": vanilla["shortcut_flip"],
         "vanilla_train_s": vanilla["train_s"],
         "methods": {},
     }

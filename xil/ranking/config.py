@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
+
+from xil.settings import Settings
 
 
 @dataclass
-class RewardConfig:
+class RewardConfig(Settings):
     backbone: str = "minilm"  # "minilm" (the bundled MiniLM-L6), a local folder or a hub id
     epochs: int = 2
     lr: float = 2e-5
@@ -24,14 +26,3 @@ class RewardConfig:
             raise ValueError("epochs and batch_prompts must be at least 1")
         if self.max_length < 8:
             raise ValueError("max_length must be at least 8 tokens")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> RewardConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown reward settings: {sorted(unknown)}")
-        return cls(**data)

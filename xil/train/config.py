@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
+
+from xil.settings import Settings
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Settings):
     method: str = "rrr"  # "none" (plain cross-entropy) or a name in xil.feedback.REGISTRY
     arch: str = "mlp"  # a name in xil.models.REGISTRY
     epochs: int = 30
@@ -18,14 +20,3 @@ class TrainConfig:
     ce_copies: int = 1  # counterexamples per marked example and epoch
     seed: int = 0
     device: str = "auto"  # "auto" picks CUDA when present
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown training settings: {sorted(unknown)}")
-        return cls(**data)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
+
+from xil.settings import Settings
 
 
 @dataclass
-class TextTrainConfig:
+class TextTrainConfig(Settings):
     method: str = "none"  # "none" (plain cross-entropy) or a name in xil.feedback.text.REGISTRY
     backbone: str = "minilm"  # "minilm" (the bundled MiniLM-L6), a local folder or a hub id
     epochs: int = 2
@@ -21,14 +23,3 @@ class TextTrainConfig:
     ce_copies: int = 1  # counterexamples per marked text and step
     seed: int = 0
     device: str = "auto"  # "auto" picks CUDA when present
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TextTrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown training settings: {sorted(unknown)}")
-        return cls(**data)

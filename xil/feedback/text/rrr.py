@@ -15,6 +15,7 @@ CHOICE: see VARIANT below and the measurements quoted there.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from xil.feedback.text.attributions import embedding_gradients, full_precision, word_tokens
@@ -42,6 +43,13 @@ def penalty(grad: Tensor, mask: Tensor, words: Tensor, variant: str | None = Non
 
 def terms(model, batch, y, token_mask, variant: str | None = None):
     variant = variant or VARIANT
+    if variant == "difference":
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        embeddings = model.get_input_embeddings()(batch.input_ids)
+        removed = embeddings * (1 - token_mask[..., None].to(embeddings.dtype))
+        other = model(inputs_embeds=removed, attention_mask=batch.attention_mask).logits
+        gap = F.log_softmax(full_precision(logits), dim=1) - F.log_softmax(full_precision(other), dim=1)
+        return logits, gap.pow(2).sum(dim=1) * token_mask.any(dim=1).to(gap.dtype)
     if variant.startswith("path"):
         logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
         embeddings = model.get_input_embeddings()(batch.input_ids)
