@@ -49,15 +49,29 @@ def test_registry_names_every_text_method():
 # --- RRR ---------------------------------------------------------------------------------------
 
 
-def test_rrr_zero_without_marks_positive_with_marks(tiny):
+@pytest.mark.parametrize("variant", ["difference", "gradient", "normalised"])
+def test_rrr_zero_without_marks_positive_with_marks(tiny, variant):
     model, tokenizer = tiny
     batch = encode(tokenizer, TEXTS)
-    _, empty = rrr.terms(model, batch, LABELS, torch.zeros(batch.word_ids.shape))
+    _, empty = rrr.terms(model, batch, LABELS, torch.zeros(batch.word_ids.shape), variant=variant)
     assert torch.equal(empty, torch.zeros(3))
     mask = word_mask_to_tokens(batch.word_ids, [[0], [1, 2], []])
-    logits, marked = rrr.terms(model, batch, LABELS, mask)
+    logits, marked = rrr.terms(model, batch, LABELS, mask, variant=variant)
     assert logits.shape == (3, 2)
     assert (marked[:2] > 0).all() and marked[2] == 0
+
+
+def test_rrr_difference_equals_hand_computed_log_probability_gap():
+    model, tokenizer = double_model()
+    batch = encode(tokenizer, TEXTS[:2])
+    mask = word_mask_to_tokens(batch.word_ids, [[1], [0, 3]]).double()
+    with torch.no_grad():
+        embeddings = model.get_input_embeddings()(batch.input_ids)
+        log_p = torch.log_softmax(model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits, 1)
+        embeddings[mask.bool()] = 0  # the marked tokens' word embeddings removed
+        log_q = torch.log_softmax(model(inputs_embeds=embeddings, attention_mask=batch.attention_mask).logits, 1)
+    _, got = rrr.terms(model, batch, LABELS[:2], mask, variant="difference")
+    torch.testing.assert_close(got.detach(), (log_p - log_q).pow(2).sum(dim=1))
 
 
 def finite_difference_embedding_gradients(model, batch, h: float = 1e-6) -> torch.Tensor:
@@ -85,20 +99,21 @@ def test_rrr_equals_hand_computed_embedding_gradient_norm():
     energy = finite_difference_embedding_gradients(model, batch).pow(2).sum(dim=2)  # ||g_t||^2
     raw = (mask * energy).sum(dim=1)
     normalised = raw / ((batch.word_ids >= 0).double() * energy).sum(dim=1)
-    for variant, expected in (("raw", raw), ("normalised", normalised)):
+    for variant, expected in (("gradient", raw), ("normalised", normalised)):
         _, got = rrr.terms(model, batch, LABELS[:2], mask, variant=variant)
         torch.testing.assert_close(got.detach(), expected, rtol=1e-4, atol=1e-12)
 
 
-def test_rrr_parameter_gradient_matches_finite_difference():
-    """The penalty is trained through a double backward; check d penalty / d (one weight)."""
+@pytest.mark.parametrize("variant", ["gradient", "normalised", "difference"])
+def test_rrr_parameter_gradient_matches_finite_difference(variant):
+    """The gradient penalties are trained through a double backward; check d penalty / d (one weight)."""
     model, tokenizer = double_model(seed=1)
     batch = encode(tokenizer, TEXTS[:2])
     mask = word_mask_to_tokens(batch.word_ids, [[0, 2], [1]]).double()
     weight = model.bert.encoder.layer[0].attention.self.query.weight
 
     def penalty():
-        return rrr.terms(model, batch, LABELS[:2], mask)[1].sum()
+        return rrr.terms(model, batch, LABELS[:2], mask, variant=variant)[1].sum()
 
     (analytic,) = torch.autograd.grad(penalty(), weight)
     h = 1e-6
@@ -192,7 +207,9 @@ def test_train_text_runs_each_method(demo, method):
     assert not model.training and len(history) == 1 and seen == history
     record = history[0]
     assert {"epoch", "epochs", "loss", "ce", "penalty", "seconds", "lambda_"} <= set(record)
-    if method in ("rrr", "hint"):
+    if method == "rrr":  # a fixed default: its penalty is in cross-entropy units
+        assert record["lambda_"] == text_feedback.REGISTRY["rrr"].default_lambda and record["penalty"] > 0
+    elif method == "hint":  # automatic: set after the warm-up steps
         assert record["lambda_"] is not None and record["lambda_"] > 0 and record["penalty"] > 0
     else:
         assert record["lambda_"] is None and record["penalty"] == 0
@@ -203,29 +220,30 @@ def test_train_text_runs_each_method(demo, method):
     assert 0 <= metrics["acc"] <= 1 and 0 < metrics["shortcut_attr"] < 1
 
 
-def test_train_text_fixed_lambda_is_kept(demo):
+def test_train_text_fixed_lambda_and_scale(demo):
     texts, labels, irrelevant, relevant, _ = demo
     cfg = TextTrainConfig(method="rrr", epochs=1, batch_size=8, lambda_=3.0, device="cpu")
     *_, history = train_text(cfg, texts, labels, irrelevant, relevant, 2, init=tiny_classifier())
     assert history[0]["lambda_"] == 3.0 and history[0]["loss"] > history[0]["ce"]
+    cfg = TextTrainConfig(method="rrr", epochs=1, batch_size=8, lambda_scale=0.5, device="cpu")
+    *_, history = train_text(cfg, texts, labels, irrelevant, relevant, 2, init=tiny_classifier())
+    assert history[0]["lambda_"] == 0.5 * text_feedback.REGISTRY["rrr"].default_lambda
 
 
 def test_progress_returning_false_cancels(demo):
-    texts, labels, irrelevant, relevant, _ = demo
+    texts, labels, *_ = demo
     cfg = TextTrainConfig(method="none", epochs=3, batch_size=8, device="cpu")
     seen = []
+    init = tiny_classifier()
+
+    def progress(record):
+        seen.append(record)
+        return False
+
     with pytest.raises(Cancelled):
-        train_text(
-            cfg,
-            texts,
-            labels,
-            None,
-            None,
-            2,
-            progress=lambda r: seen.append(r) and False or False,
-            init=tiny_classifier(),
-        )
+        train_text(cfg, texts, labels, None, None, 2, progress=progress, init=init)
     assert len(seen) == 1
+    assert init[0].get_input_embeddings().weight.requires_grad  # the frozen table is given back as it was
 
 
 def test_unknown_method_and_mismatched_head_are_rejected(demo):

@@ -229,9 +229,9 @@ def bench_decoy(
 def bench_text_shortcut(
     data: Path = typer.Option(..., help="Folder with rt-polarity.pos and rt-polarity.neg."),
     device: str = typer.Option("auto", help="cpu, cuda or auto."),
-    n: int = typer.Option(900, help="Sentences used (balanced subset); 0: all 10,662."),
+    n: int = typer.Option(1500, help="Sentences used (balanced subset); 0: all 10,662."),
     epochs: int = typer.Option(2),
-    max_length: int = typer.Option(40, help="Tokens per sentence."),
+    max_length: int = typer.Option(48, help="Tokens per sentence."),
     methods: str = typer.Option("rrr,hint,ce"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:

@@ -11,8 +11,14 @@ CE; for HINT every other word marked relevant (no sentiment lexicon: "everything
 word" is what an annotator who only knows the shortcut would give).
 
 Reported per run: test accuracy, ``shortcut_attr`` (mean share of |input x gradient| on the shortcut
-token), training seconds and the lambda used. Defaults are sized for a two-core CPU (a few minutes);
-``--n 0`` uses all 10,662 sentences.
+token), ``shortcut_flip`` (share of test predictions that change when the planted word is swapped for
+the other one), training seconds and the lambda used. Read ``shortcut_flip`` before
+``shortcut_attr``: a model trained against a gradient penalty can keep using the shortcut while its
+input gradients on it, and so its gradient attributions, are near zero.
+
+Defaults (1,500 sentences, 48 tokens) are sized for a two-core CPU: about five minutes when the cores
+are free. ``--n 3000 --max-length 64`` (about 11 minutes there) or ``--n 0`` (all 10,662 sentences)
+for a steadier comparison, ``--device cuda`` where there is a GPU.
 """
 
 from __future__ import annotations

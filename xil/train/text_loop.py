@@ -5,7 +5,12 @@ text in it (dynamic padding); batches are drawn from length-sorted buckets of sh
 little padding is computed. AdamW with linear warm-up and decay, gradient clipping at norm 1, bf16
 autocast on CUDA, and no per-step host sync: losses are summed on the device and read once per epoch.
 
-Automatic lambda (``lambda_=None``): AUTO_LAMBDA below.
+Lambda (``lambda_=None``): a method whose penalty is in the units of the cross-entropy names a fixed
+``default_lambda`` (RRR's "difference" penalty: 3). Otherwise it is automatic as in the image loop,
+``lambda = lambda_scale * CE / penalty`` over a warm-up with the penalty measured but not applied; the
+warm-up here is the learning-rate warm-up (10 % of the steps), not a whole epoch: a fine-tuned
+transformer learns a planted shortcut within its first epoch, and with the default two epochs a
+warm-up epoch would leave the penalty only the second, decaying-rate half of training.
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ from xil.train.text_config import TextTrainConfig
 
 BUCKET = 32  # batches per length-sorted bucket
 CLIP_NORM: float | None = 1.0  # gradient-norm clipping (None: off)
-AUTO_WARMUP = 1.0  # automatic lambda: share of the first epoch with the penalty measured but not applied
 
 __all__ = ["Cancelled", "evaluate_text", "predict_text", "train_text"]
 
@@ -47,6 +51,14 @@ def _batches(lengths: Tensor, batch_size: int, generator: torch.Generator) -> li
         bucket = bucket[torch.argsort(lengths[bucket], stable=True)]
         batches += list(bucket.split(batch_size))
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
+def _to(t: Tensor, device: str) -> Tensor:
+    """Host to device without a sync: through pinned memory, non-blocking (the batches are cut on the
+    host, where their widths are known without asking the device)."""
+    if device.startswith("cuda"):
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def _cut(enc: Encoded, idx: Tensor, lengths: Tensor) -> tuple[Encoded, int]:
@@ -102,7 +114,7 @@ def train_text(
     table = model.get_input_embeddings().weight
     table_trainable = table.requires_grad
     if cfg.freeze_embeddings:
-        # half of MiniLM's weights; fixed, they cost no optimiser step (a third of a CPU step) and
+        # half of MiniLM's weights; fixed, they cost no optimiser step (a quarter of a CPU step) and
         # cannot drift on a few hundred annotated texts. Gradients wrt the embedded inputs still flow.
         table.requires_grad_(False)
 
@@ -134,56 +146,60 @@ def train_text(
         ),
     )
     lam = cfg.lambda_
+    if lam is None and method is not None and method.default_lambda is not None:
+        lam = method.default_lambda * (cfg.lambda_scale if cfg.lambda_scale is not None else 1.0)
     automatic = method is not None and method.terms is not None and lam is None
-    auto_steps = max(1, min(n_batches, round(AUTO_WARMUP * n_batches)))
+    auto_steps = max(1, warmup_steps)
     warm = torch.zeros(2, device=device)  # ce, penalty summed over the automatic-lambda warm-up
     step = 0
     history: list[dict] = []
-    for epoch in range(1, cfg.epochs + 1):
-        started = time.perf_counter()
-        totals = torch.zeros(3, device=device)  # loss, ce, penalty, summed over texts
-        for idx in _batches(lengths, cfg.batch_size, generator):
-            batch, width = _cut(enc, idx, lengths)
-            yb = y[idx]
-            mb = mask[idx, :width] if mask is not None else None
-            if method is not None and method.augment is not None:
-                # on the CPU, before the copy to the device: the number of counterexamples is data-dependent
-                b0, y0 = batch, yb  # each copy augments the original batch, whose rows the mask matches
-                for _ in range(cfg.ce_copies):
-                    augmented, ya = method.augment(b0, y0, mb, pool, generator)
-                    batch, yb = _cat(batch, augmented[len(y0) :]), torch.cat([yb, ya[len(y0) :]])
-            batch, yb = batch.to(device), yb.to(device)
-            penalty = torch.zeros((), device=device)
-            with _autocast(device):
-                if method is not None and method.terms is not None:
-                    logits, per_example = method.terms(model, batch, yb, mb.to(device))
-                    penalty = per_example.float().mean()
-                else:
-                    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-                ce = F.cross_entropy(logits.float(), yb)
-            loss = ce + (lam or 0.0) * penalty
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            if CLIP_NORM is not None:
-                torch.nn.utils.clip_grad_norm_(params, CLIP_NORM)
-            optimiser.step()
-            schedule.step()
-            totals += torch.stack([loss.detach(), ce.detach(), penalty.detach()]) * len(idx)
-            step += 1
-            if automatic and lam is None:
-                warm += torch.stack([ce.detach(), penalty.detach()])
-                if step == auto_steps:  # the one host sync of the automatic lambda
-                    warm_ce, warm_penalty = warm.tolist()
-                    if warm_penalty > 0:
-                        scale = cfg.lambda_scale if cfg.lambda_scale is not None else method.lambda_scale
-                        lam = scale * warm_ce / warm_penalty
-        record = dict(zip(("loss", "ce", "penalty"), (totals / len(texts)).tolist(), strict=True))
-        record.update(epoch=epoch, epochs=cfg.epochs, seconds=time.perf_counter() - started, lambda_=lam)
-        history.append(record)
-        if progress is not None and progress(record) is False:
-            table.requires_grad_(table_trainable)
-            raise Cancelled(f"cancelled after epoch {epoch}")
-    table.requires_grad_(table_trainable)
+    try:
+        for epoch in range(1, cfg.epochs + 1):
+            started = time.perf_counter()
+            totals = torch.zeros(3, device=device)  # loss, ce, penalty, summed over texts
+            for idx in _batches(lengths, cfg.batch_size, generator):
+                batch, width = _cut(enc, idx, lengths)
+                yb = y[idx]
+                mb = mask[idx, :width] if mask is not None else None
+                if method is not None and method.augment is not None:
+                    # on the CPU, before the copy to the device: the number of counterexamples is data-dependent
+                    b0, y0 = batch, yb  # each copy augments the original batch, whose rows the mask matches
+                    for _ in range(cfg.ce_copies):
+                        augmented, ya = method.augment(b0, y0, mb, pool, generator)
+                        batch, yb = _cat(batch, augmented[len(y0) :]), torch.cat([yb, ya[len(y0) :]])
+                batch = Encoded(*(_to(t, device) for t in (batch.input_ids, batch.attention_mask, batch.word_ids)))
+                yb = _to(yb, device)
+                penalty = torch.zeros((), device=device)
+                with _autocast(device):
+                    if method is not None and method.terms is not None:
+                        logits, per_example = method.terms(model, batch, yb, _to(mb, device))
+                        penalty = per_example.float().mean()
+                    else:
+                        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+                    ce = F.cross_entropy(logits.float(), yb)
+                loss = ce + (lam or 0.0) * penalty
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                if CLIP_NORM is not None:
+                    torch.nn.utils.clip_grad_norm_(params, CLIP_NORM)
+                optimiser.step()
+                schedule.step()
+                totals += torch.stack([loss.detach(), ce.detach(), penalty.detach()]) * len(idx)
+                step += 1
+                if automatic and lam is None:
+                    warm += torch.stack([ce.detach(), penalty.detach()])
+                    if step == auto_steps:  # the one host sync of the automatic lambda
+                        warm_ce, warm_penalty = warm.tolist()
+                        if warm_penalty > 0:
+                            scale = cfg.lambda_scale if cfg.lambda_scale is not None else method.lambda_scale
+                            lam = scale * warm_ce / warm_penalty
+            record = dict(zip(("loss", "ce", "penalty"), (totals / len(texts)).tolist(), strict=True))
+            record.update(epoch=epoch, epochs=cfg.epochs, seconds=time.perf_counter() - started, lambda_=lam)
+            history.append(record)
+            if progress is not None and progress(record) is False:
+                raise Cancelled(f"cancelled after epoch {epoch}")
+    finally:
+        table.requires_grad_(table_trainable)
     return model.eval(), tokenizer, history
 
 

@@ -22,7 +22,8 @@ class TextFeedbackMethod:
     mask: str  # which annotation it consumes: "irrelevant" or "relevant"
     terms: Callable | None = None
     augment: Callable | None = None
-    lambda_scale: float = 1.0
+    lambda_scale: float = 1.0  # automatic lambda: penalty = this x cross-entropy after the warm-up
+    default_lambda: float | None = None  # set: lambda_=None means this (times lambda_scale when given)
 
 
 REGISTRY: dict[str, TextFeedbackMethod] = {
@@ -33,6 +34,7 @@ REGISTRY: dict[str, TextFeedbackMethod] = {
         getattr(m, "terms", None),
         getattr(m, "augment", None),
         getattr(m, "LAMBDA_SCALE", 1.0),
+        getattr(m, "DEFAULT_LAMBDA", None),
     )
     for m in (rrr, hint, counterexamples)
 }

@@ -8,6 +8,11 @@ of Friedrich et al. 2023), with input x gradient on the word embeddings as the a
 where ``R`` is the relevant token mask and ``W_n`` the word tokens of the text (no special tokens,
 no padding). The model is pulled to attribute to what the annotator marked relevant and away from
 every other word. Examples without a relevant mark add nothing.
+
+Measured on the text shortcut benchmark (2,000 training sentences, every word but the planted one
+marked relevant, automatic lambda 0.84): gamed like RRR's gradient variants. The attribution on the
+shortcut fell to 0.9 % while the model kept it (training cross-entropy 0.03, test accuracy 0.479,
+the vanilla model's). See :mod:`xil.feedback.text.rrr` for the end-to-end penalty that did work.
 """
 
 from __future__ import annotations
