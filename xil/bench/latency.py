@@ -20,7 +20,7 @@ from xil.explain import REGISTRY, explain
 from xil.train import TrainConfig, TrainData, train
 
 
-def _median_ms(fn, repeats: int) -> float:
+def median_ms(fn, repeats: int) -> float:
     fn()  # warm-up
     times = []
     for _ in range(repeats):
@@ -42,7 +42,7 @@ def explain_latency(repeats: int = 50) -> dict:
     for name, explainer in REGISTRY.items():
         model = cnn if explainer.needs_conv else mlp
         inputs = iter(samples * 2)
-        result[name] = _median_ms(lambda m=model, it=inputs, n=name: explain(m, next(it), n), repeats)
+        result[name] = median_ms(lambda m=model, it=inputs, n=name: explain(m, next(it), n), repeats)
     return result
 
 

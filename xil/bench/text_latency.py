@@ -20,13 +20,12 @@ import gc
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
-import time
 
 import torch
 
+from xil.bench.latency import median_ms
 from xil.explain.text import REGISTRY, explain_text
 from xil.models.text import Encoded, encode, load_classifier
 
@@ -44,16 +43,6 @@ def example(tokenizer, length: int = LENGTH) -> Encoded:
     if encoded.input_ids.shape[1] != length:
         raise RuntimeError(f"the benchmark review has {encoded.input_ids.shape[1]} tokens, not {length}")
     return encoded
-
-
-def _median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return round(statistics.median(times), 1)
 
 
 def _status_kib(field: str) -> int:
@@ -100,7 +89,7 @@ def peak_mb(method: str, length: int = LENGTH) -> float:
 def explain_latency_text(repeats: int = 10, length: int = LENGTH, memory: bool = True) -> dict:
     model, tokenizer = load_classifier(num_labels=2, device="cpu")
     encoded = example(tokenizer, length)
-    ms = {name: _median_ms(lambda n=name: explain_text(model, encoded, n), repeats) for name in REGISTRY}
+    ms = {name: median_ms(lambda n=name: explain_text(model, encoded, n), repeats) for name in REGISTRY}
     mb = {name: peak_mb(name, length) for name in REGISTRY} if memory else {}
     return {"explain_ms_text": ms, "explain_peak_mb_text": mb}
 

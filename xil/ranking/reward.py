@@ -29,6 +29,7 @@ from xil.ranking.loss import bt_loss
 from xil.ranking.metrics import kendall_tau, pairwise_accuracy
 from xil.ranking.scoring import rewards, score, score_groups
 from xil.train.loop import Cancelled
+from xil.train.optim import adamw_with_warmup
 
 __all__ = [
     "Cancelled",
@@ -86,18 +87,7 @@ def train_reward(
     table = encode_groups(tokenizer, groups, cfg.max_length)
     n_pairs = sum(len(p) for p in table.pairs)
     n_batches = -(-sum(1 for p in table.pairs if p) // cfg.batch_prompts)
-    total_steps = max(1, cfg.epochs * n_batches)
-    warmup_steps = int(cfg.warmup * total_steps)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser,
-        lambda step: (
-            (step + 1) / (warmup_steps + 1)
-            if step < warmup_steps
-            else max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-        ),
-    )
+    optimiser, schedule = adamw_with_warmup(model, cfg.lr, cfg.weight_decay, cfg.warmup, cfg.epochs * n_batches)
     history: list[dict] = []
     try:
         for epoch in range(1, cfg.epochs + 1):
@@ -109,7 +99,7 @@ def train_reward(
                 loss = bt_loss(r_chosen, r_rejected, cfg.margin, batch.weight.to(device))
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                torch.nn.utils.clip_grad_norm_(optimiser.param_groups[0]["params"], 1.0)
                 optimiser.step()
                 schedule.step()
                 n = len(batch.groups)

@@ -28,6 +28,7 @@ from xil.feedback import text as text_feedback
 from xil.feedback.text.counterexamples import build_pool
 from xil.models.text import Encoded, encode, load_classifier, word_mask_to_tokens
 from xil.train.loop import Cancelled
+from xil.train.optim import adamw_with_warmup
 from xil.train.text_config import TextTrainConfig
 
 BUCKET = 32  # batches per length-sorted bucket
@@ -133,23 +134,12 @@ def train_text(
             pool = build_pool(enc.input_ids, mask, y)
 
     n_batches = -(-len(texts) // cfg.batch_size)
-    total_steps = max(1, cfg.epochs * n_batches)
-    warmup_steps = int(cfg.warmup * total_steps)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser,
-        lambda step: (
-            (step + 1) / (warmup_steps + 1)
-            if step < warmup_steps
-            else max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-        ),
-    )
+    optimiser, schedule = adamw_with_warmup(model, cfg.lr, cfg.weight_decay, cfg.warmup, cfg.epochs * n_batches)
     lam = cfg.lambda_
     if lam is None and method is not None and method.default_lambda is not None:
         lam = method.default_lambda * (cfg.lambda_scale if cfg.lambda_scale is not None else 1.0)
     automatic = method is not None and method.terms is not None and lam is None
-    auto_steps = max(1, warmup_steps)
+    auto_steps = max(1, int(cfg.warmup * max(1, cfg.epochs * n_batches)))  # the warm-up steps
     warm = torch.zeros(2, device=device)  # ce, penalty summed over the automatic-lambda warm-up
     step = 0
     history: list[dict] = []
@@ -181,7 +171,7 @@ def train_text(
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 if CLIP_NORM is not None:
-                    torch.nn.utils.clip_grad_norm_(params, CLIP_NORM)
+                    torch.nn.utils.clip_grad_norm_(optimiser.param_groups[0]["params"], CLIP_NORM)
                 optimiser.step()
                 schedule.step()
                 totals += torch.stack([loss.detach(), ce.detach(), penalty.detach()]) * len(idx)
