@@ -260,14 +260,15 @@ def next_examples(
     return [int(i) for i in ids[order[:n]]]
 
 
-def annotation_progress(project_id: int) -> tuple[int, int]:
-    """``(training examples with feedback, training examples)``."""
-    with session_scope() as session:
-        from sqlalchemy import func
+def annotation_progress(project_id: int, split: str | None = "train") -> tuple[int, int]:
+    """``(examples with feedback, examples)`` of ``split`` (None: all of them)."""
+    from sqlalchemy import func
 
-        total = session.scalar(
-            select(func.count()).select_from(Example).where(Example.project_id == project_id, Example.split == "train")
-        )
+    with session_scope() as session:
+        examples = select(func.count()).select_from(Example).where(Example.project_id == project_id)
+        if split is not None:
+            examples = examples.where(Example.split == split)
+        total = session.scalar(examples)
         done = session.scalar(
             select(func.count(func.distinct(Feedback.example_id))).where(Feedback.project_id == project_id)
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlmodel import col
 
 from db import Example, Feedback, Job, ModelVersion, session_scope
@@ -14,7 +14,7 @@ from xil import jobs, storage
 from xil.data.prompts import PromptDataset
 from xil.ranking.config import RewardConfig
 from xil.ranking.pairs import pairs_from_ranking, pairs_with_correction
-from xil.services.annotate import _current, _get_example
+from xil.services.annotate import _current, _get_example, annotation_progress
 from xil.services.models import insert_version, latest_model_version, save_model_folder
 from xil.services.projects import dataset, get_project
 
@@ -46,12 +46,22 @@ def view(example_id: int) -> RankingView:
     )
     reward = latest_model_version(example.project_id)
     if reward is not None:
-        from xil.ranking.scoring import score
-
-        model, tokenizer = load_reward(reward)
-        result.scores = score(model, tokenizer, result.prompt, result.candidates, reward.config.get("max_length", 256))
+        result.scores = list(
+            _scores(
+                reward.path, reward.sha, reward.config.get("max_length", 256), result.prompt, tuple(result.candidates)
+            )
+        )
         result.model_version_id = reward.id
     return result
+
+
+@functools.lru_cache(maxsize=256)
+def _scores(rel: str, sha: str, max_length: int, prompt: str, candidates: tuple[str, ...]) -> tuple[float, ...]:
+    """Reward scores, once per (model, prompt): the Rank page reruns on every change of a rank."""
+    from xil.ranking.scoring import score
+
+    model, tokenizer = _load(rel, sha)
+    return tuple(score(model, tokenizer, prompt, list(candidates), max_length))
 
 
 def next_prompts(project_id: int, annotator: str = "", n: int = 3, exclude: tuple[int, ...] = ()) -> list[int]:
@@ -71,12 +81,8 @@ def next_prompts(project_id: int, annotator: str = "", n: int = 3, exclude: tupl
 
 
 def progress(project_id: int) -> tuple[int, int]:
-    with session_scope() as session:
-        total = session.scalar(select(func.count()).select_from(Example).where(Example.project_id == project_id))
-        done = session.scalar(
-            select(func.count(func.distinct(Feedback.example_id))).where(Feedback.project_id == project_id)
-        )
-    return int(done or 0), int(total or 0)
+    """``(prompts ranked, prompts)``: held-out prompts count too, their rankings evaluate the model."""
+    return annotation_progress(project_id, split=None)
 
 
 def save_ranking(
@@ -233,10 +239,15 @@ def load_reward(row: ModelVersion):
 
 def explain(row: ModelVersion, prompt: str, chosen: str, rejected: str) -> list[tuple[str, float]]:
     """Words of ``chosen`` that push the reward model towards it over ``rejected``."""
+    return _explain(row.path, row.sha, row.config.get("max_length", 256), prompt, chosen, rejected)
+
+
+@functools.lru_cache(maxsize=64)
+def _explain(rel: str, sha: str, max_length: int, prompt: str, chosen: str, rejected: str) -> list[tuple[str, float]]:
     from xil.ranking.attribution import explain_preference
 
-    model, tokenizer = load_reward(row)
-    return explain_preference(model, tokenizer, prompt, chosen, rejected, max_length=row.config.get("max_length", 256))
+    model, tokenizer = _load(rel, sha)
+    return explain_preference(model, tokenizer, prompt, chosen, rejected, max_length=max_length)
 
 
 def export_preferences(project_id: int, path) -> None:
