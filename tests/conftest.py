@@ -31,6 +31,12 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 MNIST_DIR = SHARED_DATA / "mnist"
 
 
+def _finish_prefetch() -> None:
+    """Wait for queued prefetches: one left running would open the *next* test's database (its
+    XIL_HOME) while the demo fixture copies the template over it, corrupting the file."""
+    annotate._executor.submit(lambda: None).result(timeout=300)
+
+
 def _clear_caches() -> None:
     with annotate._cache_lock:
         annotate._cache.clear()
@@ -46,6 +52,7 @@ def xil_home(tmp_path, monkeypatch) -> Path:
     db.reset_engines()
     _clear_caches()
     yield home
+    _finish_prefetch()
     db.reset_engines()
     _clear_caches()
 
