@@ -169,17 +169,20 @@ def test_atman_without_suppression_changes_nothing(tiny, batch):
     assert (scores[batch.word_ids < 0] == 0).all()
 
 
-def test_atman_full_suppression_is_hiding_the_token_from_attention(tiny, batch):
+def test_atman_full_suppression_is_hiding_the_word_from_attention(tiny, batch):
     model, _ = tiny
     target = torch.tensor([1, 0])
     scores = atman.attribute(model, batch, target, suppression=1 - 1e-12)
-    i = 3
-    hidden = batch.attention_mask.clone()
-    hidden[:, i] = 0
-    expected = log_p(model, batch, target, input_ids=batch.input_ids) - log_p(
-        model, batch, target, input_ids=batch.input_ids, attention_mask=hidden
-    )
-    assert scores[:, i].tolist() == pytest.approx(expected.tolist(), abs=1e-4)
+    for row, token in ((0, 4), (1, 3)):  # "wonderful." is two pieces ("wonderful", "."), "of" one
+        pieces = batch.word_ids[row] == batch.word_ids[row, token]
+        hidden = batch.attention_mask.clone()
+        hidden[row, pieces] = 0
+        expected = log_p(model, batch, target, input_ids=batch.input_ids) - log_p(
+            model, batch, target, input_ids=batch.input_ids, attention_mask=hidden
+        )
+        assert scores[row, pieces].sum().item() == pytest.approx(expected[row].item(), abs=1e-4)
+        assert torch.allclose(scores[row, pieces], scores[row, token])  # spread evenly over the pieces
+    assert int((batch.word_ids[0] == 3).sum()) == 2
 
 
 def test_atman_needs_no_gradients(tiny, batch, monkeypatch):
@@ -291,3 +294,30 @@ def test_chunking_does_not_change_scores(tiny, batch):
     small = removed_log_probs(model, batch, target, rows, removed, chunk=2)
     assert torch.allclose(removed_log_probs(model, batch, target, rows, removed), small, atol=1e-6)
     assert attr[rows, cols].abs().min() > 0
+
+
+def test_explanation_precision_follows_the_setting(tiny, batch, monkeypatch):
+    model, _ = tiny
+    target = torch.tensor([1, 0])
+    monkeypatch.setenv("XIL_EXPLAIN_PRECISION", "float32")
+    reference, probs = explain_text(model, batch, "layer_integrated_gradients", target=target)
+    assert torch.equal(reference, lig.attribute(model, batch, target).float())
+    monkeypatch.setenv("XIL_EXPLAIN_PRECISION", "bfloat16")
+    reduced, reduced_probs = explain_text(model, batch, "layer_integrated_gradients", target=target)
+    assert not torch.equal(reduced, reference)  # it did compute in bfloat16 ...
+    content = batch.word_ids >= 0
+    assert torch.corrcoef(torch.stack([reduced[content], reference[content]]))[0, 1] > 0.99  # ... closely
+    assert torch.equal(reduced_probs, probs)  # the prediction is never reduced
+    monkeypatch.setenv("XIL_EXPLAIN_PRECISION", "float16")
+    with pytest.raises(ValueError, match="XIL_EXPLAIN_PRECISION"):
+        explain_text(model, batch, "atman")
+
+
+def test_text_latency_benchmark_reports_every_explainer(monkeypatch):
+    from xil.bench.text_latency import explain_latency_text, peak_mb
+
+    monkeypatch.setenv("XIL_EXPLAIN_PRECISION", "float32")
+    result = explain_latency_text(repeats=1, length=32, memory=False)
+    assert set(result["explain_ms_text"]) == set(REGISTRY) and all(v > 0 for v in result["explain_ms_text"].values())
+    assert result["explain_precision_text"] == "float32" and result["explain_peak_mb_text"] == {}
+    assert peak_mb("atman", 32) > 0  # a fresh process that loads the model and explains twice

@@ -7,19 +7,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from xil.precision import gpu_autocast
 from xil.ranking.inputs import RewardInputs, encode_candidates
-
-
-def autocast(device: str | torch.device):
-    """bf16 autocast on CUDA GPUs that support it; a no-op elsewhere."""
-    if torch.device(device).type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
 
 
 def rewards(model: nn.Module, inputs: RewardInputs, device) -> Tensor:
     """``(N,)`` float32 rewards of a batch, with gradients if enabled."""
-    with autocast(device):
+    with gpu_autocast(device):
         logits = model(**inputs.model_inputs(device)).logits
     return logits[:, 0].float()
 

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from xil import config as xil_config
 from xil import feedback, models
+from xil.precision import gpu_autocast
 from xil.train.config import TrainConfig
 
 
@@ -40,12 +41,6 @@ class TrainData:
         if mask is None:
             return torch.zeros(self.x.shape[0], *self.x.shape[2:])
         return mask.float()
-
-
-def _autocast(device: str):
-    if device == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
 
 
 def train(
@@ -82,7 +77,7 @@ def train(
             idx = order[start : start + cfg.batch_size]
             xb, yb = x[idx], y[idx]
             penalty = torch.zeros((), device=device)
-            with _autocast(device):
+            with gpu_autocast(device):
                 if method is not None and method.augment is not None:
                     x0, y0 = xb, yb  # each copy augments the original batch, whose rows the mask matches
                     for _ in range(cfg.ce_copies):
