@@ -288,6 +288,32 @@ def test_preference_export_loads_with_datasets(tmp_path, groups):
     assert ds.column_names == ["prompt", "chosen", "rejected"] and ds[0] == rows[0]
 
 
+def test_preference_export_trains_with_trl_reward_trainer(tmp_path, groups):
+    datasets = pytest.importorskip("datasets")
+    trl = pytest.importorskip("trl")
+    rows = to_preference_rows(groups)[:8]
+    path = write_preference_dataset(rows, tmp_path / "prefs.jsonl")
+    ds = datasets.load_dataset("json", data_files=str(path), split="train")
+    model, tokenizer = tiny_classifier(num_labels=1, seed=0)
+    tokenizer.eos_token = tokenizer.sep_token  # TRL ends every text with EOS; a BERT tokenizer names none
+    args = trl.RewardConfig(
+        output_dir=str(tmp_path / "trl"),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    trainer = trl.RewardTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer)
+    first = trainer.train_dataset[0]
+    prompt_ids = tokenizer(rows[0]["prompt"], add_special_tokens=False)["input_ids"]
+    assert first["chosen_ids"][1 : 1 + len(prompt_ids)] == prompt_ids  # the prompt leads both texts
+    assert first["chosen_ids"] != first["rejected_ids"]
+    result = trainer.train()
+    assert result.global_step == 2 and math.isfinite(result.training_loss)
+
+
 def test_preference_export_rejects_bad_rows(tmp_path):
     with pytest.raises(ValueError, match="row 0"):
         write_preference_dataset([{"prompt": "q", "chosen": "a"}], tmp_path / "x.jsonl")

@@ -299,24 +299,24 @@ def test_chunking_does_not_change_scores(tiny, batch):
 def test_explanation_precision_follows_the_setting(tiny, batch, monkeypatch):
     model, _ = tiny
     target = torch.tensor([1, 0])
-    monkeypatch.setenv("XIL_EXPLAIN_PRECISION", "float32")
+    monkeypatch.setenv("XIL_PRECISION", "float32")
     reference, probs = explain_text(model, batch, "layer_integrated_gradients", target=target)
     assert torch.equal(reference, lig.attribute(model, batch, target).float())
-    monkeypatch.setenv("XIL_EXPLAIN_PRECISION", "bfloat16")
+    monkeypatch.setenv("XIL_PRECISION", "bfloat16")
     reduced, reduced_probs = explain_text(model, batch, "layer_integrated_gradients", target=target)
     assert not torch.equal(reduced, reference)  # it did compute in bfloat16 ...
     content = batch.word_ids >= 0
     assert torch.corrcoef(torch.stack([reduced[content], reference[content]]))[0, 1] > 0.99  # ... closely
     assert torch.equal(reduced_probs, probs)  # the prediction is never reduced
-    monkeypatch.setenv("XIL_EXPLAIN_PRECISION", "float16")
-    with pytest.raises(ValueError, match="XIL_EXPLAIN_PRECISION"):
+    monkeypatch.setenv("XIL_PRECISION", "float16")
+    with pytest.raises(ValueError, match="XIL_PRECISION"):
         explain_text(model, batch, "atman")
 
 
 def test_text_latency_benchmark_reports_every_explainer(monkeypatch):
     from xil.bench.text_latency import explain_latency_text, peak_mb
 
-    monkeypatch.setenv("XIL_EXPLAIN_PRECISION", "float32")
+    monkeypatch.setenv("XIL_PRECISION", "float32")
     result = explain_latency_text(repeats=1, length=32, memory=False)
     assert set(result["explain_ms_text"]) == set(REGISTRY) and all(v > 0 for v in result["explain_ms_text"].values())
     assert result["explain_precision_text"] == "float32" and result["explain_peak_mb_text"] == {}

@@ -27,14 +27,14 @@ def device(requested: str = "auto") -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-EXPLAIN_PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
-def explain_precision() -> str:
-    """``XIL_EXPLAIN_PRECISION``: what text explanations compute in. ``auto`` (the default) is bfloat16
-    where the hardware multiplies it natively (CPUs with AVX512-BF16 or AMX, recent GPUs), else
-    float32; ``float32`` always gives the reference numbers."""
-    value = os.environ.get("XIL_EXPLAIN_PRECISION", "auto")
-    if value not in EXPLAIN_PRECISIONS:
-        raise ValueError(f"XIL_EXPLAIN_PRECISION must be one of {EXPLAIN_PRECISIONS}, got {value!r}")
+def precision() -> str:
+    """``XIL_PRECISION``: what transformer training and explanations compute in. ``auto`` (the default)
+    is bfloat16 autocast where the hardware multiplies it natively (CPUs with AVX512-BF16 or AMX, recent
+    GPUs), else float32; ``float32`` always gives the reference numbers (see :mod:`xil.precision`)."""
+    value = os.environ.get("XIL_PRECISION", "auto")
+    if value not in PRECISIONS:
+        raise ValueError(f"XIL_PRECISION must be one of {PRECISIONS}, got {value!r}")
     return value

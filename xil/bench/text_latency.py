@@ -3,7 +3,7 @@ exactly 64 word pieces ([CLS] and [SEP] included), every text explainer.
 
 ``explain_ms_text``: median milliseconds of ``explain_text`` (prediction included) over ``repeats`` runs
 after one warm-up, with torch's default thread count, in the precision ``explain_precision_text`` says
-(``XIL_EXPLAIN_PRECISION``; bfloat16 on CPUs that have it).
+(``XIL_PRECISION``; bfloat16 on CPUs that have it).
 
 ``explain_peak_mb_text``: the extra resident memory one explanation needs at its peak, in MiB,
 measured in a fresh Python process per method (tensor memory on the CPU is plain ``malloc``, which
@@ -29,7 +29,7 @@ import torch
 from xil.bench.latency import median_ms
 from xil.explain.text import REGISTRY, explain_text
 from xil.models.text import Encoded, encode, load_classifier
-from xil.precision import explanation_dtype
+from xil.precision import compute_dtype
 
 LENGTH = 64
 REVIEW = (
@@ -93,7 +93,7 @@ def explain_latency_text(repeats: int = 10, length: int = LENGTH, memory: bool =
     encoded = example(tokenizer, length)
     ms = {name: median_ms(lambda n=name: explain_text(model, encoded, n), repeats) for name in REGISTRY}
     mb = {name: peak_mb(name, length) for name in REGISTRY} if memory else {}
-    precision = str(explanation_dtype(torch.device("cpu"))).removeprefix("torch.")
+    precision = str(compute_dtype("cpu")).removeprefix("torch.")
     return {"explain_ms_text": ms, "explain_peak_mb_text": mb, "explain_precision_text": precision}
 
 

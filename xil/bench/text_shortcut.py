@@ -30,6 +30,7 @@ import torch
 
 from xil import config
 from xil.data.text import TextDataset, inject_shortcut, rt_polarity
+from xil.precision import compute_dtype
 from xil.train.text_config import TextTrainConfig
 from xil.train.text_loop import evaluate_text, predict_text, train_text
 
@@ -96,6 +97,7 @@ def run(
     result = {
         "dataset": "rt-polarity",
         "device": config.device(device),
+        "precision": str(compute_dtype(config.device(device))).removeprefix("torch."),
         "backbone": base.backbone,
         "epochs": epochs,
         "max_length": max_length,

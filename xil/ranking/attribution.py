@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from xil.models.text import tokens_to_words
-from xil.precision import gpu_autocast
+from xil.precision import autocast
 from xil.ranking.inputs import PROMPT, RESPONSE, encode_candidates
 
 SIDES = ("chosen", "rejected", "prompt")
@@ -34,7 +34,7 @@ def preference_attributions(
         embeds = model.get_input_embeddings()(input_ids).float()
     with torch.enable_grad():
         embeds.requires_grad_(True)
-        with gpu_autocast(device):
+        with autocast(device):
             logits = model(inputs_embeds=embeds, **inputs).logits
         r = logits[:, 0].float()
         margin = r[0] - r[1]

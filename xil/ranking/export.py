@@ -2,7 +2,9 @@
 
 Each pair becomes one row ``{"prompt", "chosen", "rejected"}``: TRL's "standard" preference format
 with an explicit prompt, which ``RewardTrainer`` and ``DPOTrainer`` read (load it with
-``datasets.load_dataset("json" | "parquet", data_files=path)``).
+``datasets.load_dataset("json" | "parquet", data_files=path)``). TRL ends every text with the
+tokenizer's EOS token: for a BERT-style reward backbone, which names none, set
+``tokenizer.eos_token = tokenizer.sep_token`` first (tests/test_ranking.py trains two steps that way).
 """
 
 from __future__ import annotations

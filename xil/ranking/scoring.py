@@ -7,13 +7,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from xil.precision import gpu_autocast
+from xil.precision import autocast
 from xil.ranking.inputs import RewardInputs, encode_candidates
 
 
 def rewards(model: nn.Module, inputs: RewardInputs, device) -> Tensor:
     """``(N,)`` float32 rewards of a batch, with gradients if enabled."""
-    with gpu_autocast(device):
+    with autocast(device):
         logits = model(**inputs.model_inputs(device)).logits
     return logits[:, 0].float()
 

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from xil import config as xil_config
 from xil import feedback, models
-from xil.precision import gpu_autocast
+from xil.precision import autocast
 from xil.train.config import TrainConfig
 
 
@@ -77,7 +77,7 @@ def train(
             idx = order[start : start + cfg.batch_size]
             xb, yb = x[idx], y[idx]
             penalty = torch.zeros((), device=device)
-            with gpu_autocast(device):
+            with autocast(device, cpu=False):
                 if method is not None and method.augment is not None:
                     x0, y0 = xb, yb  # each copy augments the original batch, whose rows the mask matches
                     for _ in range(cfg.ce_copies):

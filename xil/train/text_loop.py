@@ -27,7 +27,7 @@ from xil import config as xil_config
 from xil.feedback import text as text_feedback
 from xil.feedback.text.counterexamples import build_pool
 from xil.models.text import Encoded, encode, load_classifier, word_mask_to_tokens
-from xil.precision import gpu_autocast
+from xil.precision import autocast
 from xil.train.loop import Cancelled
 from xil.train.optim import adamw_with_warmup
 from xil.train.text_config import TextTrainConfig
@@ -155,7 +155,7 @@ def train_text(
                 batch = Encoded(*(_to(t, device) for t in (batch.input_ids, batch.attention_mask, batch.word_ids)))
                 yb = _to(yb, device)
                 penalty = torch.zeros((), device=device)
-                with gpu_autocast(device):
+                with autocast(device):
                     if method is not None and method.terms is not None:
                         logits, per_example = method.terms(model, batch, yb, _to(mb, device))
                         penalty = per_example.float().mean()
@@ -203,7 +203,7 @@ def predict_text(
     model.eval()
     enc = encode(tokenizer, list(texts), max_length)
     out = torch.zeros(len(texts), model.config.num_labels)
-    with torch.no_grad(), gpu_autocast(device.type):
+    with torch.no_grad(), autocast(device.type):
         for idx, batch in _eval_batches(enc, batch_size):
             batch = batch.to(device)
             logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
@@ -246,7 +246,7 @@ def evaluate_text(
         predicted = torch.from_numpy(probs.argmax(axis=1))
         shares = []
         for idx, batch in _eval_batches(enc, batch_size):
-            with gpu_autocast(device.type):
+            with autocast(device.type):
                 attr = input_x_gradient(model, batch.to(device), predicted[idx].to(device)).float().cpu()
             attr = attr * (batch.word_ids >= 0)
             marked = shortcut[idx, : attr.shape[1]]

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from xil.explain.text import atman, input_x_gradient, layer_integrated_gradients, occlusion
 from xil.explain.text.common import content_mask
 from xil.models.text import Encoded, tokens_to_words
-from xil.precision import explanation_autocast
+from xil.precision import autocast
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def explain_text(
     """Return ``(token attributions (N, T), class probabilities (N, K))`` on the model's device.
 
     Attributions are float32, detached, and zero on [CLS]/[SEP]/padding; target defaults to the
-    predicted class. They are computed in bfloat16 where the hardware has it (``XIL_EXPLAIN_PRECISION``);
+    predicted class. They are computed in bfloat16 where the hardware has it (``XIL_PRECISION``);
     the probabilities always in the model's own precision."""
     if method not in REGISTRY:
         raise ValueError(f"unknown text explanation method {method!r}; choose from {sorted(REGISTRY)}")
@@ -51,7 +51,7 @@ def explain_text(
     if target is None:
         target = probs.argmax(dim=1)
     target = torch.as_tensor(target, dtype=torch.long, device=probs.device).expand(len(encoded)).contiguous()
-    with explanation_autocast(encoded.input_ids.device):
+    with autocast(encoded.input_ids.device):
         attributions = REGISTRY[method].attribute(model, encoded, target).detach().float()
     return torch.where(content_mask(encoded), attributions, 0.0), probs
 
