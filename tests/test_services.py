@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import PROJECT_ROOT, require_mnist
+from conftest import PROJECT_ROOT, both_backends, require_mnist
 from PIL import Image
 from sqlalchemy import select, text, update
 from typer.testing import CliRunner
@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 import db
 from db import Example, Explanation, Feedback, Job, session_scope
 from db.models import utcnow
-from xil import jobs, services, storage
+from xil import config, jobs, services, storage
 from xil.cli import app
 from xil.data.text import demo_reviews
 from xil.explain import explain
@@ -73,19 +73,33 @@ def test_engine_is_sqlite_in_wal_mode_under_xil_home(xil_home):
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 
 
-def test_first_engine_applies_the_migrations():
+@both_backends
+def test_first_engine_applies_the_migrations(demo, request):
     from alembic.config import Config
     from alembic.script import ScriptDirectory
+    from sqlalchemy import inspect
 
     from db.engine import MIGRATIONS
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     head = ScriptDirectory.from_config(cfg).get_current_head()
-    with db.engine().connect() as connection:
+    engine = db.engine()
+    assert engine.dialect.name == request.node.callspec.params["demo"]
+    with engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
-        tables = {r[0] for r in connection.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
-    assert {"project", "example", "modelversion", "explanation", "feedback", "job"} <= tables
+    assert {"project", "example", "modelversion", "explanation", "feedback", "job"} <= set(
+        inspect(engine).get_table_names()
+    )
+
+
+def test_a_postgresql_url_without_a_driver_uses_psycopg(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://ada:secret@db.example:5432/xil")
+    assert config.database_url() == "postgresql+psycopg://ada:secret@db.example:5432/xil"
+    monkeypatch.setenv("DATABASE_URL", "postgres://ada@db/xil")
+    assert config.database_url() == "postgresql+psycopg://ada@db/xil"
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://ada@db/xil")  # a driver named: kept
+    assert config.database_url() == "postgresql+psycopg2://ada@db/xil"
 
 
 def test_reset_engines_forgets_the_engine(xil_home, tmp_path, monkeypatch):
@@ -106,6 +120,7 @@ def test_foreign_keys_are_enforced():
     assert services.status()["examples"] == 0
 
 
+@both_backends
 def test_session_scope_rolls_back_on_error(demo):
     with pytest.raises(RuntimeError):
         with session_scope(write=True) as session:
@@ -309,6 +324,7 @@ def test_prefetch_fills_the_cache(demo):
 # --- feedback ----------------------------------------------------------------------------------
 
 
+@both_backends
 def test_save_feedback_masks_roundtrip_through_database_and_storage(demo):
     example_id = train_example_ids(demo.project_id, 1)[0]
     irrelevant = corner_mask(24, 0)
@@ -352,6 +368,7 @@ def test_save_feedback_without_masks_stores_no_files(demo, xil_home):
     assert not (xil_home / "masks").exists()
 
 
+@both_backends
 def test_second_save_by_the_same_annotator_supersedes(demo, tmp_path):
     example_id = train_example_ids(demo.project_id, 1)[0]
     first = services.save_feedback(example_id, "alice", demo.version_id, irrelevant=corner_mask(0, 0))
@@ -372,6 +389,7 @@ def test_second_save_by_the_same_annotator_supersedes(demo, tmp_path):
     }
 
 
+@both_backends
 def test_a_second_annotator_does_not_supersede_the_first(demo, tmp_path):
     example_id = train_example_ids(demo.project_id, 1)[0]
     alice = services.save_feedback(example_id, "alice", demo.version_id, irrelevant=corner_mask(0, 0))
@@ -445,6 +463,7 @@ def saved_feedback(demo):
     return demo, rows, masks
 
 
+@both_backends
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
 def test_export_with_array_masks_roundtrips(saved_feedback, tmp_path, fmt):
     demo, saved, masks = saved_feedback
@@ -564,11 +583,12 @@ def test_training_data_applies_feedback(demo):
 
 
 def worker_env(xil_home: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env = dict(os.environ)  # DATABASE_URL only where the test set it (PostgreSQL)
     env.update(XIL_HOME=str(xil_home), OMP_NUM_THREADS="1", PYTHONPATH=str(PROJECT_ROOT))
     return env
 
 
+@both_backends
 def test_queued_job_runs_in_the_cli_worker(demo, xil_home):
     ids = train_example_ids(demo.project_id, 4)
     for example_id in ids[:3]:
@@ -637,6 +657,7 @@ def test_cancel_a_queued_job(demo):
         services.cancel_job(999)
 
 
+@both_backends
 def test_cancel_a_running_job_stops_it_at_the_next_report(demo):
     job = jobs.enqueue(demo.project_id, "train", {})
     claimed = jobs.claim("w1")
@@ -693,6 +714,7 @@ def make_stale(job_id: int, seconds: float = 600) -> None:
         session.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=utcnow() - timedelta(seconds=seconds)))
 
 
+@both_backends
 def test_recover_stale_requeues_then_fails_after_max_attempts(demo):
     job = jobs.enqueue(demo.project_id, "train", {})
     for attempt in range(1, queue.MAX_ATTEMPTS):
@@ -715,6 +737,7 @@ def test_recover_stale_requeues_then_fails_after_max_attempts(demo):
     assert jobs.claim("another") is None
 
 
+@both_backends
 def test_recover_stale_cancels_a_stale_job_that_was_asked_to_stop(demo):
     job = jobs.enqueue(demo.project_id, "train", {})
     jobs.claim("w")
@@ -724,6 +747,7 @@ def test_recover_stale_cancels_a_stale_job_that_was_asked_to_stop(demo):
     assert services.get_job(job.id).status == "cancelled"
 
 
+@both_backends
 def test_a_requeued_job_ignores_its_old_worker(demo):
     job = jobs.enqueue(demo.project_id, "train", {})
     jobs.claim("old")
@@ -740,6 +764,7 @@ def test_a_requeued_job_ignores_its_old_worker(demo):
     assert row.status == "succeeded" and row.metrics == {"acc": 0.5}
 
 
+@both_backends
 def test_two_workers_cannot_claim_the_same_job(demo):
     job = jobs.enqueue(demo.project_id, "train", {})
     first = jobs.claim("w1")
@@ -748,6 +773,7 @@ def test_two_workers_cannot_claim_the_same_job(demo):
     assert services.get_job(job.id).worker == "w1"
 
 
+@both_backends
 def test_concurrent_claims_take_each_job_once(demo):
     created = [jobs.enqueue(demo.project_id, "train", {}).id for _ in range(8)]
     claimed: list[tuple[str, int]] = []
@@ -770,6 +796,7 @@ def test_concurrent_claims_take_each_job_once(demo):
     assert all(r.attempts == 1 for r in rows)
 
 
+@both_backends
 def test_claim_takes_the_oldest_job_first(demo):
     ids = [jobs.enqueue(demo.project_id, "train", {}).id for _ in range(3)]
     assert [jobs.claim("w").id for _ in range(3)] == ids
@@ -780,6 +807,7 @@ def test_claim_takes_the_oldest_job_first(demo):
 runner = CliRunner()
 
 
+@both_backends
 def test_cli_status_json_prints_the_documented_keys(demo):
     services.queue_training(demo.project_id, TrainConfig(epochs=1))
     result = runner.invoke(app, ["status", "--json"])

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import typer
 
+from xil.ranking.config import RewardConfig
+
 app = typer.Typer(help="xil: explanatory interactive learning studio.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks: print one JSON object of measured numbers.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -304,15 +306,25 @@ def bench_reward(
     eval: Path | None = typer.Option(None, help="Held-out JSONL(.gz); default: every fifth line of --train."),
     device: str = typer.Option("auto"),
     n_train: int | None = typer.Option(None, help="Use only the first N training pairs."),
-    max_length: int = typer.Option(256),
-    epochs: int = typer.Option(2),
-    quick: bool = typer.Option(False, help="A quick CPU run: 200 pairs, 128 tokens, 1 epoch."),
+    max_length: int = typer.Option(RewardConfig.max_length),
+    epochs: int = typer.Option(RewardConfig.epochs),
+    lr: float = typer.Option(RewardConfig.lr),
+    batch_prompts: int = typer.Option(RewardConfig.batch_prompts),
+    backbone: str = typer.Option(RewardConfig.backbone),
+    quick: bool = typer.Option(False, help="A quick CPU run: 128 tokens, 1 epoch."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Bradley-Terry reward model on the MiniLM backbone: pairwise accuracy before and after training."""
     from xil.bench import reward
 
-    args = {"n_train": n_train, "max_length": max_length, "epochs": epochs}
+    args = {
+        "n_train": n_train,
+        "max_length": max_length,
+        "epochs": epochs,
+        "lr": lr,
+        "batch_prompts": batch_prompts,
+        "backbone": backbone,
+    }
     if quick:
         args.update(reward.QUICK)
     result = reward.run(train, eval, device=device, **args)

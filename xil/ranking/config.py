@@ -11,7 +11,7 @@ from xil.settings import Settings
 class RewardConfig(Settings):
     backbone: str = "minilm"  # "minilm" (the bundled MiniLM-L6), a local folder or a hub id
     epochs: int = 2
-    lr: float = 2e-5
+    lr: float = 1e-4  # harmless HH-RLHF, MiniLM, 2 epochs: 0.647 held-out pairwise accuracy (2e-5: 0.554)
     weight_decay: float = 0.01
     warmup: float = 0.1  # share of the steps over which the learning rate rises linearly
     batch_prompts: int = 8  # prompts per step; all K candidates and all pairs of a prompt in one step
