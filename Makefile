@@ -40,6 +40,13 @@ bench: install
 		$(VENV)/bin/xil bench decoy --dataset mnist --data ../shared/data/mnist --arch mlp --feedback-fraction 0.01,0.1,1 --json; \
 		$(VENV)/bin/xil bench decoy --dataset mnist --data ../shared/data/mnist --arch cnn --json; \
 	else echo "../shared/data/mnist not found: skipping the Decoy-MNIST benchmarks"; fi
+	@if [ -d ../shared/data/rt-polarity ]; then \
+		$(VENV)/bin/xil bench text-shortcut --data ../shared/data/rt-polarity --json; \
+	else echo "../shared/data/rt-polarity not found: skipping the text-shortcut benchmark"; fi
+	@if [ -f ../shared/data/hh-rlhf/harmless-dev.jsonl.gz ]; then \
+		$(VENV)/bin/xil bench reward --train ../shared/data/hh-rlhf/harmless-dev.jsonl.gz --json; \
+	else echo "../shared/data/hh-rlhf not found: skipping the reward-model benchmark"; fi
+	$(VENV)/bin/xil bench rit --json
 
 clean:
 	rm -rf $(VENV) xil-data .pytest_cache
