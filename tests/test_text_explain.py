@@ -321,3 +321,13 @@ def test_text_latency_benchmark_reports_every_explainer(monkeypatch):
     assert set(result["explain_ms_text"]) == set(REGISTRY) and all(v > 0 for v in result["explain_ms_text"].values())
     assert result["explain_precision_text"] == "float32" and result["explain_peak_mb_text"] == {}
     assert peak_mb("atman", 32) > 0  # a fresh process that loads the model and explains twice
+
+
+def test_an_empty_text_gets_no_attribution(tiny):
+    model, tokenizer = tiny
+    encoded = encode(tokenizer, ["", "A waste of money"])
+    for method in REGISTRY:
+        attr, _ = explain_text(model, encoded, method)
+        assert (attr[0] == 0).all() and (attr[1] != 0).any(), method
+    only_empty = encode(tokenizer, [""])
+    assert (atman.attribute(model, only_empty, torch.tensor([0])) == 0).all()

@@ -47,6 +47,9 @@ def attribute(model, encoded, target, suppression: float = SUPPRESSION, chunk: i
         raise ValueError(f"suppression must be in [0, 1), got {suppression}")
     rows, words = text_words(encoded)
     word_ids = torch.where(content_mask(encoded), encoded.word_ids, -1)
+    scores = torch.zeros(word_ids.shape, dtype=torch.float32, device=word_ids.device)
+    if not len(rows):
+        return scores  # no words (an empty text)
     dtype = next(model.parameters()).dtype
     bias = additive_mask(encoded.attention_mask, dtype)
     log_keep = math.log1p(-suppression)
@@ -64,6 +67,5 @@ def attribute(model, encoded, target, suppression: float = SUPPRESSION, chunk: i
         drop = full[rows] - torch.cat(suppressed)
         pieces = (word_ids[rows] == words[:, None]).float()
         per_piece = pieces * (drop / pieces.sum(dim=1))[:, None]
-        scores = torch.zeros(word_ids.shape, dtype=torch.float32, device=word_ids.device)
-        scores.index_add_(0, rows, per_piece)
+        scores = scores.index_add(0, rows, per_piece.float())
     return scores.clone()
