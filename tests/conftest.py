@@ -1,7 +1,8 @@
 """Shared fixtures: every test gets its own data directory and database.
 
 ``XIL_HOME`` points at a fresh folder under ``tmp_path`` and ``DATABASE_URL`` is unset, so each test
-starts from an empty SQLite database (created and migrated on first use). Cached engines and the
+starts from an empty SQLite database (created and migrated on first use). ``XIL_PRECISION`` is
+float32, so results do not depend on whether the CPU has bf16; tests of the bf16 path set it. Cached engines and the
 annotation caches (keyed by database ids, which repeat across fresh databases) are cleared before and
 after each test.
 
@@ -11,7 +12,8 @@ after each test.
 PostgreSQL: where ``XIL_TEST_DATABASE_URL`` names a server (any database on it; the role needs
 CREATEDB; ``.ci/run`` starts Debian's PostgreSQL and sets it), tests decorated with ``@both_backends``
 run a second time on a fresh PostgreSQL database of their own, copied from a seeded template database.
-Without it they are skipped, except under CI, where that is an error.
+Without it they are skipped, except where ``XIL_REQUIRE_POSTGRES`` is set (``.ci/run``): an error there.
+The server must be PostgreSQL 13 or newer (``DROP DATABASE ... WITH (FORCE)``).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def xil_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "xil-home"
     monkeypatch.setenv("XIL_HOME", str(home))
     monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("XIL_PRECISION", "float32")
     db.reset_engines()
     _clear_caches()
     yield home
@@ -97,7 +100,7 @@ both_backends = pytest.mark.parametrize("demo", ["sqlite", "postgresql"], indire
 
 def require_postgres() -> str:
     if not POSTGRES_URL:
-        if os.environ.get("CI"):
+        if os.environ.get("XIL_REQUIRE_POSTGRES"):
             pytest.fail("XIL_TEST_DATABASE_URL is not set: .ci/run should have started PostgreSQL")
         pytest.skip("XIL_TEST_DATABASE_URL is not set (a PostgreSQL server for the storage tests)")
     return POSTGRES_URL
@@ -113,14 +116,16 @@ def postgres_database(template: str | None = None) -> Iterator[str]:
     name = f"xil_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     copy = f' TEMPLATE "{template}"' if template else ""
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     try:
-        yield name
-    finally:
-        db.reset_engines()
         with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+        try:
+            yield name
+        finally:
+            db.reset_engines()
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
         admin.dispose()
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import PROJECT_ROOT, both_backends, require_mnist
+from conftest import PROJECT_ROOT, both_backends, database_url, postgres_database, require_mnist
 from PIL import Image
 from sqlalchemy import select, text, update
 from typer.testing import CliRunner
@@ -73,8 +73,7 @@ def test_engine_is_sqlite_in_wal_mode_under_xil_home(xil_home):
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 
 
-@both_backends
-def test_first_engine_applies_the_migrations(demo, request):
+def assert_migrated_to_head(engine) -> None:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
     from sqlalchemy import inspect
@@ -84,13 +83,24 @@ def test_first_engine_applies_the_migrations(demo, request):
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     head = ScriptDirectory.from_config(cfg).get_current_head()
-    engine = db.engine()
-    assert engine.dialect.name == request.node.callspec.params["demo"]
     with engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
     assert {"project", "example", "modelversion", "explanation", "feedback", "job"} <= set(
         inspect(engine).get_table_names()
     )
+
+
+def test_first_engine_applies_the_migrations():
+    assert_migrated_to_head(db.engine())
+
+
+def test_first_engine_applies_the_migrations_on_an_empty_postgresql_database(monkeypatch):
+    with postgres_database() as name:
+        monkeypatch.setenv("DATABASE_URL", database_url(name))
+        db.reset_engines()
+        engine = db.engine()
+        assert engine.dialect.name == "postgresql" and engine.url.database == name
+        assert_migrated_to_head(engine)
 
 
 def test_a_postgresql_url_without_a_driver_uses_psycopg(monkeypatch):

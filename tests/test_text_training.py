@@ -196,8 +196,10 @@ def test_counterexamples_leave_unmarked_batches_alone(tiny):
 # --- training loop -----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 @pytest.mark.parametrize("method", ["none", "rrr", "hint", "ce"])
-def test_train_text_runs_each_method(demo, method):
+def test_train_text_runs_each_method(demo, method, precision, monkeypatch):
+    monkeypatch.setenv("XIL_PRECISION", precision)
     texts, labels, irrelevant, relevant, shortcut = demo
     seen = []
     cfg = TextTrainConfig(method=method, epochs=1, batch_size=8, device="cpu")

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from xil import config
-from xil.precision import compute_dtype
+from xil.precision import precision_name
 from xil.ranking.config import RewardConfig
 from xil.ranking.metrics import pairwise_accuracy
 from xil.ranking.reward import load_reward_model, train_reward
@@ -115,7 +115,7 @@ def run(
     return {
         "data": train.name,
         "device": device,
-        "precision": str(compute_dtype(device)).removeprefix("torch."),
+        "precision": precision_name(device),
         "backbone": backbone,
         "epochs": epochs,
         "max_length": max_length,

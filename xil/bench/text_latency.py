@@ -29,7 +29,7 @@ import torch
 from xil.bench.latency import median_ms
 from xil.explain.text import REGISTRY, explain_text
 from xil.models.text import Encoded, encode, load_classifier
-from xil.precision import compute_dtype
+from xil.precision import precision_name
 
 LENGTH = 64
 REVIEW = (
@@ -93,7 +93,7 @@ def explain_latency_text(repeats: int = 10, length: int = LENGTH, memory: bool =
     encoded = example(tokenizer, length)
     ms = {name: median_ms(lambda n=name: explain_text(model, encoded, n), repeats) for name in REGISTRY}
     mb = {name: peak_mb(name, length) for name in REGISTRY} if memory else {}
-    precision = str(compute_dtype("cpu")).removeprefix("torch.")
+    precision = precision_name("cpu")
     return {"explain_ms_text": ms, "explain_peak_mb_text": mb, "explain_precision_text": precision}
 
 

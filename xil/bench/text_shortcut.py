@@ -30,7 +30,7 @@ import torch
 
 from xil import config
 from xil.data.text import TextDataset, inject_shortcut, rt_polarity
-from xil.precision import compute_dtype
+from xil.precision import precision_name
 from xil.train.text_config import TextTrainConfig
 from xil.train.text_loop import evaluate_text, predict_text, train_text
 
@@ -97,7 +97,7 @@ def run(
     result = {
         "dataset": "rt-polarity",
         "device": config.device(device),
-        "precision": str(compute_dtype(config.device(device))).removeprefix("torch."),
+        "precision": precision_name(config.device(device)),
         "backbone": base.backbone,
         "epochs": epochs,
         "max_length": max_length,

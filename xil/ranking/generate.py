@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from xil import config as xil_config
+from xil.precision import compute_dtype
 
 
 @dataclass
@@ -61,7 +62,7 @@ def load_causal_lm(name_or_path: str | Path, device: str = "auto"):
         if fallback is None:
             raise ValueError(f"{name_or_path}: the tokenizer has no pad, EOS or UNK token to pad with")
         tokenizer.pad_token = fallback
-    dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    dtype = compute_dtype(device, cpu=False)  # weights in bf16 on GPUs that have it
     model = AutoModelForCausalLM.from_pretrained(str(name_or_path), dtype=dtype)
     return model.to(device).eval(), tokenizer
 

@@ -6,7 +6,7 @@ pairs of prompt-grouped batches (:mod:`xil.ranking.batching`), each prompt weigh
 
     L = 1/B sum_prompts 1/|P_p| sum_{(c, r) in P_p} -log sigmoid(r(p, c) - r(p, r) - margin)
 
-AdamW with linear warm-up and decay, gradient clipping at norm 1, bf16 autocast on CUDA, dynamic
+AdamW with linear warm-up and decay, gradient clipping at norm 1, bf16 autocast where the device has it, dynamic
 padding with length buckets, and no per-step host sync (sums stay on the device until the epoch ends).
 
 This module also re-exports the rest of the reward API: config, loss, scoring, metrics, explanation.

@@ -3,7 +3,7 @@
 Texts are tokenised once (whitespace words, padded to the longest), then cut per batch to the longest
 text in it (dynamic padding); batches are drawn from length-sorted buckets of shuffled texts so that
 little padding is computed. AdamW with linear warm-up and decay, gradient clipping at norm 1, bf16
-autocast on CUDA, and no per-step host sync: losses are summed on the device and read once per epoch.
+autocast where the device has it (:mod:`xil.precision`), and no per-step host sync: losses are summed on the device and read once per epoch.
 
 Lambda (``lambda_=None``): a method whose penalty is in the units of the cross-entropy names a fixed
 ``default_lambda`` (RRR's "difference" penalty: 3). Otherwise it is automatic as in the image loop,
