@@ -189,6 +189,7 @@ with left:
                 key=f"{kind}-{example_id}-{nonce}",
                 on_change=on_pills,
                 args=(kind,),
+                wrap=True,  # in a column Streamlit would scroll them sideways, hiding the text's end
             )
 with right:
     st.markdown(

@@ -158,6 +158,16 @@ def reviews(demo, tmp_path):
     return project, version
 
 
+def on_screen_unscrolled(locator) -> bool:
+    """Whether the element is what the page shows at its centre right now (not clipped, covered or
+    scrolled away inside a container)."""
+    return locator.evaluate(
+        "el => { const r = el.getBoundingClientRect();"
+        " const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);"
+        " return hit !== null && el.contains(hit); }"
+    )
+
+
 def test_select_words_save_and_find_them_in_the_database(reviews, page, server):
     project, version = reviews
     page.goto(f"{server}/annotate?project={project.id}&annotator=lin")
@@ -165,7 +175,9 @@ def test_select_words_save_and_find_them_in_the_database(reviews, page, server):
     example_id = int(page.evaluate("new URLSearchParams(location.search).get('example')"))
     words = services.explain_example(version.id, example_id, "layer_integrated_gradients").words
     irrelevant = page.get_by_role("toolbar", name="Irrelevant words (should not matter)")
-    irrelevant.get_by_role("button", name=words[-1], exact=True).click()  # the leaked device word
+    last = irrelevant.get_by_role("button", name=words[-1], exact=True)  # the leaked device word
+    assert on_screen_unscrolled(last), "the text's last word must be visible without scrolling the pills"
+    last.click()
     page.get_by_text("Marked: 1 irrelevant (magenta), 0 relevant (green) words").wait_for()
     relevant = page.get_by_role("toolbar", name="Relevant words", exact=True)
     relevant.get_by_role("button", name=words[1], exact=True).click()
