@@ -68,7 +68,8 @@ if task != "ranking":  # classifiers: images and texts
             arch = c2.selectbox(
                 "Model", ["mlp", "cnn"], format_func={"mlp": "MLP (Ross et al.)", "cnn": "Small CNN"}.get
             )
-        epochs = c3.number_input("Epochs", 1, 500, Config.epochs)
+        epochs_help = f"At least; a small dataset trains for {Config.min_steps} steps." if task == "text" else None
+        epochs = c3.number_input("Epochs", 1, 500, Config.epochs, help=epochs_help)
         c4, c5, c6 = st.columns(3)
         lr = c4.number_input("Learning rate", 1e-6, 1.0, Config.lr, format="%.5f")
         batch_size = c5.number_input("Batch size", 1, 4096, Config.batch_size)

@@ -101,6 +101,7 @@ def test_text_training_job_uses_word_feedback(reviews, tiny_backbone):
     assert services.run_worker(once=True) == 1
     job = services.get_job(job.id)
     assert job.status == "succeeded", job.error
+    assert len(job.history) == 10  # epochs=1 is a floor: 150 texts in batches of 16 need 10 for 100 steps
     new = services.latest_model_version(project.id)
     assert new.version == 2 and new.method == "rrr" and new.n_feedback == 8 and new.parent_id == version.id
     assert 0 <= new.metrics["test_acc"] <= 1 and "wrong_reason" in new.metrics

@@ -202,7 +202,7 @@ def test_train_text_runs_each_method(demo, method, precision, monkeypatch):
     monkeypatch.setenv("XIL_PRECISION", precision)
     texts, labels, irrelevant, relevant, shortcut = demo
     seen = []
-    cfg = TextTrainConfig(method=method, epochs=1, batch_size=8, device="cpu")
+    cfg = TextTrainConfig(method=method, epochs=1, min_steps=0, batch_size=8, device="cpu")
     model, tokenizer, history = train_text(
         cfg, texts, labels, irrelevant, relevant, 2, progress=seen.append, init=tiny_classifier()
     )
@@ -224,17 +224,17 @@ def test_train_text_runs_each_method(demo, method, precision, monkeypatch):
 
 def test_train_text_fixed_lambda_and_scale(demo):
     texts, labels, irrelevant, relevant, _ = demo
-    cfg = TextTrainConfig(method="rrr", epochs=1, batch_size=8, lambda_=3.0, device="cpu")
+    cfg = TextTrainConfig(method="rrr", epochs=1, min_steps=0, batch_size=8, lambda_=3.0, device="cpu")
     *_, history = train_text(cfg, texts, labels, irrelevant, relevant, 2, init=tiny_classifier())
     assert history[0]["lambda_"] == 3.0 and history[0]["loss"] > history[0]["ce"]
-    cfg = TextTrainConfig(method="rrr", epochs=1, batch_size=8, lambda_scale=0.5, device="cpu")
+    cfg = TextTrainConfig(method="rrr", epochs=1, min_steps=0, batch_size=8, lambda_scale=0.5, device="cpu")
     *_, history = train_text(cfg, texts, labels, irrelevant, relevant, 2, init=tiny_classifier())
     assert history[0]["lambda_"] == 0.5 * text_feedback.REGISTRY["rrr"].default_lambda
 
 
 def test_progress_returning_false_cancels(demo):
     texts, labels, *_ = demo
-    cfg = TextTrainConfig(method="none", epochs=3, batch_size=8, device="cpu")
+    cfg = TextTrainConfig(method="none", epochs=3, min_steps=0, batch_size=8, device="cpu")
     seen = []
     init = tiny_classifier()
 
@@ -261,3 +261,11 @@ def test_config_round_trips_and_rejects_unknown_keys():
     assert TextTrainConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown training settings"):
         TextTrainConfig.from_dict({**cfg.to_dict(), "arch": "mlp"})
+
+
+def test_small_datasets_train_for_the_minimum_number_of_steps():
+    cfg = TextTrainConfig(epochs=2, batch_size=16, min_steps=100)
+    assert cfg.epochs_for(150) == 10  # 10 batches per epoch
+    assert cfg.epochs_for(1000) == 2  # 63 batches: two epochs are already 126 steps
+    assert cfg.epochs_for(1) == 100
+    assert TextTrainConfig(epochs=3, min_steps=0).epochs_for(5) == 3

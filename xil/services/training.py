@@ -51,8 +51,10 @@ def _queue_text_training(project_id: int, cfg: TextTrainConfig) -> Job:
         raise ValueError("a text project trains with TextTrainConfig settings")
     if cfg.method != "none" and cfg.method not in TEXT_METHODS:
         raise ValueError(f"unknown method {cfg.method!r}; choose from none, {', '.join(TEXT_METHODS)}")
-    if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.lr <= 0 or cfg.max_length < 8:
-        raise ValueError("epochs and batch size must be at least 1, the learning rate positive, max length >= 8")
+    if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.lr <= 0 or cfg.max_length < 8 or cfg.min_steps < 0:
+        raise ValueError(
+            "epochs and batch size must be at least 1, the learning rate positive, max length >= 8, min steps >= 0"
+        )
     parent = latest_model_version(project_id)
     return jobs.enqueue(project_id, "train", {"config": cfg.to_dict(), "parent_id": parent.id if parent else None})
 

@@ -129,17 +129,18 @@ def train_text(
             pool = build_pool(enc.input_ids, mask, y)
 
     n_batches = -(-len(texts) // cfg.batch_size)
-    optimiser, schedule = adamw_with_warmup(model, cfg.lr, cfg.weight_decay, cfg.warmup, cfg.epochs * n_batches)
+    epochs = cfg.epochs_for(len(texts))
+    optimiser, schedule = adamw_with_warmup(model, cfg.lr, cfg.weight_decay, cfg.warmup, epochs * n_batches)
     lam = cfg.lambda_
     if lam is None and method is not None and method.default_lambda is not None:
         lam = method.default_lambda * (cfg.lambda_scale if cfg.lambda_scale is not None else 1.0)
     automatic = method is not None and method.terms is not None and lam is None
-    auto_steps = max(1, int(cfg.warmup * max(1, cfg.epochs * n_batches)))  # the warm-up steps
+    auto_steps = max(1, int(cfg.warmup * max(1, epochs * n_batches)))  # the warm-up steps
     warm = torch.zeros(2, device=device)  # ce, penalty summed over the automatic-lambda warm-up
     step = 0
     history: list[dict] = []
     try:
-        for epoch in range(1, cfg.epochs + 1):
+        for epoch in range(1, epochs + 1):
             started = time.perf_counter()
             totals = torch.zeros(3, device=device)  # loss, ce, penalty, summed over texts
             for idx in _batches(lengths, cfg.batch_size, generator):
@@ -179,7 +180,7 @@ def train_text(
                             scale = cfg.lambda_scale if cfg.lambda_scale is not None else method.lambda_scale
                             lam = scale * warm_ce / warm_penalty
             record = dict(zip(("loss", "ce", "penalty"), (totals / len(texts)).tolist(), strict=True))
-            record.update(epoch=epoch, epochs=cfg.epochs, seconds=time.perf_counter() - started, lambda_=lam)
+            record.update(epoch=epoch, epochs=epochs, seconds=time.perf_counter() - started, lambda_=lam)
             history.append(record)
             if progress is not None and progress(record) is False:
                 raise Cancelled(f"cancelled after epoch {epoch}")
