@@ -11,9 +11,7 @@ ui.setup("Home")
 st.title("xil studio")
 st.caption("See why your model predicts what it does, correct its reasons, retrain, and check that it took.")
 
-pid = ui.project_id()
-if pid is None:
-    st.stop()
+pid = ui.require_project()
 project = services.get_project(pid)
 done, total = services.annotation_progress(pid)
 versions = services.list_model_versions(pid)

@@ -12,9 +12,7 @@ BRUSHES = {"irrelevant": "Irrelevant", "relevant": "Relevant", "erase": "Erase"}
 
 ui.setup("Annotate")
 st.title("Annotate")
-pid = ui.project_id()
-if pid is None:
-    st.stop()
+pid = ui.require_project()
 versions = services.list_model_versions(pid)
 if not versions:
     st.info("This project has no model yet: train one on the Train page (method: none).")

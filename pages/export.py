@@ -12,9 +12,7 @@ from xil import services
 
 ui.setup("Export")
 st.title("Export")
-pid = ui.project_id()
-if pid is None:
-    st.stop()
+pid = ui.require_project()
 project = services.get_project(pid)
 n = services.annotation_progress(pid)[0]
 st.caption("Every piece of feedback, superseded ones included (column `current`), with the model version it judged.")

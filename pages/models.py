@@ -9,9 +9,7 @@ from xil import services
 
 ui.setup("Models")
 st.title("Models")
-pid = ui.project_id()
-if pid is None:
-    st.stop()
+pid = ui.require_project()
 versions = services.list_model_versions(pid)
 if not versions:
     st.info("No model versions yet.")

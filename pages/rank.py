@@ -11,9 +11,7 @@ from xil.services import ranking
 
 ui.setup("Rank")
 st.title("Rank")
-pid = ui.project_id()
-if pid is None:
-    st.stop()
+pid = ui.require_project()
 if services.get_project(pid).task != "ranking":
     st.info("This project is not a ranking project: pick *Ranking demo* (or your own prompt file) in the sidebar.")
     st.stop()

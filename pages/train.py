@@ -11,9 +11,7 @@ from xil.train import TrainConfig
 
 ui.setup("Train")
 st.title("Train")
-pid = ui.project_id()
-if pid is None:
-    st.stop()
+pid = ui.require_project()
 
 done, _ = services.annotation_progress(pid)
 task = services.get_project(pid).task

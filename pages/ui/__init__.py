@@ -96,8 +96,13 @@ def _remember_annotator() -> None:
     st.session_state["annotator"] = st.session_state["annotator_input"].strip()
 
 
-def project_id() -> int | None:
-    return st.session_state.get("project_id")
+def require_project() -> int:
+    """The sidebar's project; without one the page says where to get one and stops here."""
+    pid = st.session_state.get("project_id")
+    if pid is None:
+        st.info("No project yet: import data on the Data page.")
+        st.stop()
+    return pid
 
 
 def version_label(version) -> str:
