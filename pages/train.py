@@ -110,7 +110,10 @@ def jobs_panel() -> None:
             st.markdown(
                 f"**Job {job.id}** · {cfg.get('method')} on {cfg.get('arch') or cfg.get('backbone')} · `{job.status}`"
             )
-            st.progress(job.progress, text=f"epoch {len(job.history)} of {cfg.get('epochs')}")
+            # the epochs a job runs are in its records: a small text dataset gets more than asked (min_steps)
+            waiting = {"queued": "waiting for a worker", "running": "starting"}.get(job.status, "no epoch finished")
+            done_text = f"epoch {len(job.history)} of {job.history[-1]['epochs']}" if job.history else waiting
+            st.progress(job.progress, text=done_text)
             if job.history:
                 epochs = [r["epoch"] for r in job.history]
                 fig = go.Figure()

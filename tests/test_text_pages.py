@@ -77,3 +77,15 @@ def test_text_models_page_shows_word_heatmaps(reviews):
     at = open_text_page(project.id, "models")
     assert list(at.dataframe[0].value["version"]) == [1]
     assert any("<span" in h.value for h in at.get("html"))
+
+
+def test_text_train_page_shows_the_epochs_a_job_really_ran(reviews, tmp_path):
+    project, version = reviews
+    backbone = str(tmp_path / "tiny-bert")  # saved by the fixture
+    for job in services.list_jobs(project.id):  # the seeded first MiniLM model: not needed here
+        services.cancel_job(job.id)
+    services.queue_training(project.id, TextTrainConfig(method="none", backbone=backbone, epochs=1))
+    assert services.run_worker(once=True) == 1
+    at = open_text_page(project.id, "train")
+    [progress] = at.get("progress")
+    assert progress.proto.text == "epoch 10 of 10"  # epochs=1 asked; 150 texts need 10 for min_steps
