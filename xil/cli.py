@@ -235,6 +235,7 @@ def bench_text_shortcut(
     epochs: int = typer.Option(2),
     max_length: int = typer.Option(48, help="Tokens per sentence."),
     methods: str = typer.Option("rrr,hint,ce"),
+    backbone: str = typer.Option("minilm", help="minilm (bundled), a local folder or a hub id."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Text shortcut benchmark: clean, vanilla and each token-feedback method on sentence polarity
@@ -249,6 +250,7 @@ def bench_text_shortcut(
             epochs=epochs,
             max_length=max_length,
             methods=tuple(m for m in methods.split(",") if m),
+            backbone=backbone,
         )
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))

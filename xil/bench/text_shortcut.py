@@ -78,6 +78,7 @@ def run(
     shortcut: tuple[str, str] = SHORTCUT,
     batch_size: int = 16,
     seed: int = 0,
+    backbone: str = TextTrainConfig.backbone,
 ) -> dict:
     """Clean, vanilla (shortcut, no feedback) and each method; one dict of measured numbers."""
     clean = rt_polarity(data, limit=n or None, seed=seed)
@@ -86,7 +87,13 @@ def run(
     irrelevant = [[0] for _ in tr]  # the planted word is always word 0
     relevant = [list(range(1, len(planted.words(i)))) for i in tr]
     base = TextTrainConfig(
-        method="none", epochs=epochs, batch_size=batch_size, max_length=max_length, seed=seed, device=device
+        method="none",
+        backbone=backbone,
+        epochs=epochs,
+        batch_size=batch_size,
+        max_length=max_length,
+        seed=seed,
+        device=device,
     )
 
     def with_(**changes) -> TextTrainConfig:
@@ -99,7 +106,7 @@ def run(
         "device": config.device(device),
         "precision": precision_name(config.device(device)),
         "backbone": base.backbone,
-        "epochs": epochs,
+        "epochs": base.epochs_for(len(tr)),  # more than asked for a small subset (min_steps)
         "max_length": max_length,
         "batch_size": batch_size,
         "shortcut": list(shortcut),
