@@ -269,3 +269,20 @@ def test_small_datasets_train_for_the_minimum_number_of_steps():
     assert cfg.epochs_for(1000) == 2  # 63 batches: two epochs are already 126 steps
     assert cfg.epochs_for(1) == 100
     assert TextTrainConfig(epochs=3, min_steps=0).epochs_for(5) == 3
+
+
+def test_text_shortcut_benchmark_runs_end_to_end_on_a_tiny_backbone(tmp_path):
+    from conftest import SHARED_DATA
+
+    from xil.bench import text_shortcut
+    from xil.models.text import save_classifier
+
+    folder = SHARED_DATA / "rt-polarity"
+    if not (folder / "rt-polarity.pos").exists():
+        pytest.skip(f"{folder} not found (the shared data folder is absent)")
+    backbone = str(save_classifier(*tiny_classifier(num_labels=2), tmp_path / "tiny"))
+    result = text_shortcut.run(folder, n=60, epochs=1, max_length=16, methods=("ce",), backbone=backbone)
+    assert result["backbone"] == backbone and result["n_train"] + result["n_test"] == 60
+    assert result["epochs"] == TextTrainConfig(epochs=1).epochs_for(result["n_train"]) > 1
+    assert set(result["methods"]) == {"ce"} and 0 <= result["methods"]["ce"]["acc"] <= 1
+    assert 0 <= result["vanilla_shortcut_attr"] <= 1 and result["precision"] == "float32"
