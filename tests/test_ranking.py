@@ -372,3 +372,19 @@ def test_hh_dialogue_split():
     # the dialogues differ before the last cue: cut at the last shared one
     differ = "\n\nHuman: hi\n\nAssistant: bye\n\nHuman: ok\n\nAssistant: x"
     assert split_dialogue(chosen, differ)[0] == "Human: hi\n\nAssistant:"
+
+
+def test_reward_benchmark_runs_end_to_end_on_a_tiny_backbone(tmp_path):
+    from conftest import SHARED_DATA
+
+    from xil.bench import reward
+    from xil.models.text import save_classifier
+
+    data = SHARED_DATA / "hh-rlhf" / "harmless-dev.jsonl.gz"
+    if not data.exists():
+        pytest.skip(f"{data} not found (the shared data folder is absent)")
+    backbone = str(save_classifier(*tiny_classifier(num_labels=1, seed=0), tmp_path / "tiny"))
+    result = reward.run(data, n_train=16, n_eval=8, max_length=32, epochs=1, backbone=backbone)
+    assert (result["n_train"], result["n_eval"], result["backbone"]) == (16, 8, backbone)
+    assert 0 <= result["pairwise_acc"] <= 1 and 0 <= result["untrained_acc"] <= 1
+    assert len(result["train_loss"]) == 1 and result["precision"] == "float32" and result["train_s"] >= 0
