@@ -3,8 +3,8 @@ K candidates is forwarded once; the C(K, 2) pair losses are then read off those 
 K forward passes per prompt instead of 2 C(K, 2), and a prompt's pairs, which share their texts, cannot
 be split across steps (InstructGPT found that shuffled pairs overfit).
 
-Batches are drawn like the text classifier's: groups shuffled, sorted by length within buckets of
-``BUCKET`` batches (little padding), then the batches shuffled.
+Batches are drawn like the text classifier's (:func:`xil.train.optim.length_bucketed_batches`):
+groups shuffled, sorted by length within buckets of batches (little padding), then the batches shuffled.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import torch
 from torch import Tensor
 
 from xil.ranking.inputs import RewardInputs, encode_candidates
-
-BUCKET = 32  # batches per length-sorted bucket
+from xil.train.optim import length_bucketed_batches
 
 
 def check_groups(groups: Sequence[dict]) -> None:
@@ -94,12 +93,5 @@ def prompt_batches(table: EncodedGroups, batch_prompts: int, generator: torch.Ge
     usable = torch.tensor([g for g, p in enumerate(table.pairs) if p], dtype=torch.long)
     if len(usable) == 0:
         return []
-    lengths = table.group_lengths()[usable]
-    order = torch.randperm(len(usable), generator=generator)
-    batches: list[Tensor] = []
-    for start in range(0, len(order), batch_prompts * BUCKET):
-        bucket = order[start : start + batch_prompts * BUCKET]
-        bucket = bucket[torch.argsort(lengths[bucket], stable=True)]
-        batches += list(bucket.split(batch_prompts))
-    shuffled = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
-    return [collate(table, usable[b].tolist()) for b in shuffled]
+    batches = length_bucketed_batches(table.group_lengths()[usable], batch_prompts, generator)
+    return [collate(table, usable[b].tolist()) for b in batches]

@@ -29,7 +29,7 @@ from xil.ranking.loss import bt_loss
 from xil.ranking.metrics import kendall_tau, pairwise_accuracy
 from xil.ranking.scoring import rewards, score, score_groups
 from xil.train.loop import Cancelled
-from xil.train.optim import adamw_with_warmup
+from xil.train.optim import adamw_with_warmup, embeddings_frozen
 
 __all__ = [
     "Cancelled",
@@ -79,17 +79,12 @@ def train_reward(
         if model.config.num_labels != 1:
             raise ValueError(f"a reward model has one output, the initial model {model.config.num_labels}")
     model = model.to(device).train()
-    table_weight = model.get_input_embeddings().weight
-    table_trainable = table_weight.requires_grad
-    if cfg.freeze_embeddings:
-        table_weight.requires_grad_(False)
-
     table = encode_groups(tokenizer, groups, cfg.max_length)
     n_pairs = sum(len(p) for p in table.pairs)
     n_batches = -(-sum(1 for p in table.pairs if p) // cfg.batch_prompts)
-    optimiser, schedule = adamw_with_warmup(model, cfg.lr, cfg.weight_decay, cfg.warmup, cfg.epochs * n_batches)
     history: list[dict] = []
-    try:
+    with embeddings_frozen(model, cfg.freeze_embeddings):
+        optimiser, schedule = adamw_with_warmup(model, cfg.lr, cfg.weight_decay, cfg.warmup, cfg.epochs * n_batches)
         for epoch in range(1, cfg.epochs + 1):
             started = time.perf_counter()
             totals = torch.zeros(3, device=device)  # prompt-weighted loss, prompts, pairs ranked right
@@ -117,6 +112,4 @@ def train_reward(
             history.append(record)
             if progress is not None and progress(record) is False:
                 raise Cancelled(f"cancelled after epoch {epoch}")
-    finally:
-        table_weight.requires_grad_(table_trainable)
     return model.eval(), tokenizer, history

@@ -326,24 +326,34 @@ def save_feedback(
         paths[f"{kind}_path"] = paths[f"{kind}_sha"] = None
         if kind in masks and masks[kind].any():
             paths[f"{kind}_path"], paths[f"{kind}_sha"] = storage.put_array(masks[kind], "masks")
+    return store_feedback(
+        example,
+        annotator,
+        model_version_id=model_version_id,
+        verdict=verdict,
+        label=None if label is None else int(label),
+        explanation_method=explanation_method,
+        kind="text_rationale" if payload else "image_rationale",
+        payload=payload,
+        **paths,
+    )
+
+
+def store_feedback(example: Example, annotator: str, **fields) -> Feedback:
+    """A new feedback row on ``example`` that supersedes this annotator's current one, in one write
+    transaction (two saves cannot both supersede the same row)."""
     with session_scope(write=True) as session:
         previous = session.scalar(
             _current(session, example.project_id).where(
-                Feedback.example_id == example_id, Feedback.annotator == annotator
+                Feedback.example_id == example.id, Feedback.annotator == annotator
             )
         )
         row = Feedback(
             project_id=example.project_id,
-            example_id=example_id,
-            model_version_id=model_version_id,
+            example_id=example.id,
             annotator=annotator,
-            verdict=verdict,
-            label=None if label is None else int(label),
-            explanation_method=explanation_method,
             supersedes_id=previous.id if previous else None,
-            kind="text_rationale" if payload else "image_rationale",
-            payload=payload,
-            **paths,
+            **fields,
         )
         session.add(row)
         session.flush()

@@ -14,7 +14,7 @@ from xil import jobs, storage
 from xil.data.prompts import PromptDataset
 from xil.ranking.config import RewardConfig
 from xil.ranking.pairs import pairs_from_ranking, pairs_with_correction
-from xil.services.annotate import _current, _get_example, annotation_progress
+from xil.services.annotate import _get_example, annotation_progress, store_feedback
 from xil.services.models import insert_version, latest_model_version, save_model_folder
 from xil.services.projects import dataset, get_project
 
@@ -117,24 +117,8 @@ def save_ranking(
         "generator": ds.source,
         "reward_model_version_id": reward_model_version_id,
     }
-    with session_scope(write=True) as session:
-        previous = session.scalar(
-            _current(session, example.project_id).where(
-                Feedback.example_id == example_id, Feedback.annotator == annotator
-            )
-        )
-        row = Feedback(
-            project_id=example.project_id,
-            example_id=example_id,
-            model_version_id=None,  # the candidates came from ds.source, not from a studio model version
-            annotator=annotator,
-            kind="ranking",
-            payload=payload,
-            supersedes_id=previous.id if previous else None,
-        )
-        session.add(row)
-        session.flush()
-        session.refresh(row)
+    # model_version_id stays empty: the candidates came from ds.source, not from a studio model version
+    row = store_feedback(example, annotator, model_version_id=None, kind="ranking", payload=payload)
     if correction is not None:
         from xil.services.revision import add_correction
 

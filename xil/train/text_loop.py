@@ -29,24 +29,12 @@ from xil.feedback.text.counterexamples import build_pool
 from xil.models.text import Encoded, encode, load_classifier, word_mask_to_tokens
 from xil.precision import autocast
 from xil.train.loop import Cancelled
-from xil.train.optim import adamw_with_warmup
+from xil.train.optim import adamw_with_warmup, embeddings_frozen, length_bucketed_batches
 from xil.train.text_config import TextTrainConfig
 
-BUCKET = 32  # batches per length-sorted bucket
 CLIP_NORM: float | None = 1.0  # gradient-norm clipping (None: off)
 
 __all__ = ["Cancelled", "evaluate_text", "predict_text", "train_text"]
-
-
-def _batches(lengths: Tensor, batch_size: int, generator: torch.Generator) -> list[Tensor]:
-    """Shuffled index batches of similar length: shuffle, sort buckets by length, shuffle the batches."""
-    order = torch.randperm(len(lengths), generator=generator)
-    batches: list[Tensor] = []
-    for start in range(0, len(order), batch_size * BUCKET):
-        bucket = order[start : start + batch_size * BUCKET]
-        bucket = bucket[torch.argsort(lengths[bucket], stable=True)]
-        batches += list(bucket.split(batch_size))
-    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
 def _to(t: Tensor, device: str) -> Tensor:
@@ -107,13 +95,6 @@ def train_text(
         if model.config.num_labels != n_classes:
             raise ValueError(f"the initial model has {model.config.num_labels} outputs, the data {n_classes} classes")
     model = model.to(device).train()
-    table = model.get_input_embeddings().weight
-    table_trainable = table.requires_grad
-    if cfg.freeze_embeddings:
-        # half of MiniLM's weights; fixed, they cost no optimiser step (a quarter of a CPU step) and
-        # cannot drift on a few hundred annotated texts. Gradients wrt the embedded inputs still flow.
-        table.requires_grad_(False)
-
     enc = encode(tokenizer, list(texts), cfg.max_length)
     lengths = enc.attention_mask.sum(dim=1)
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
@@ -130,7 +111,6 @@ def train_text(
 
     n_batches = -(-len(texts) // cfg.batch_size)
     epochs = cfg.epochs_for(len(texts))
-    optimiser, schedule = adamw_with_warmup(model, cfg.lr, cfg.weight_decay, cfg.warmup, epochs * n_batches)
     lam = cfg.lambda_
     if lam is None and method is not None and method.default_lambda is not None:
         lam = method.default_lambda * (cfg.lambda_scale if cfg.lambda_scale is not None else 1.0)
@@ -139,11 +119,12 @@ def train_text(
     warm = torch.zeros(2, device=device)  # ce, penalty summed over the automatic-lambda warm-up
     step = 0
     history: list[dict] = []
-    try:
+    with embeddings_frozen(model, cfg.freeze_embeddings):
+        optimiser, schedule = adamw_with_warmup(model, cfg.lr, cfg.weight_decay, cfg.warmup, epochs * n_batches)
         for epoch in range(1, epochs + 1):
             started = time.perf_counter()
             totals = torch.zeros(3, device=device)  # loss, ce, penalty, summed over texts
-            for idx in _batches(lengths, cfg.batch_size, generator):
+            for idx in length_bucketed_batches(lengths, cfg.batch_size, generator):
                 batch, width = _cut(enc, idx, lengths)
                 yb = y[idx]
                 mb = mask[idx, :width] if mask is not None else None
@@ -184,8 +165,6 @@ def train_text(
             history.append(record)
             if progress is not None and progress(record) is False:
                 raise Cancelled(f"cancelled after epoch {epoch}")
-    finally:
-        table.requires_grad_(table_trainable)
     return model.eval(), tokenizer, history
 
 
