@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import subprocess
 import sys
 
@@ -59,6 +60,18 @@ def setup(title: str) -> None:
             st.page_link(path, label=label, icon=icon)
         st.divider()
     sidebar()
+
+
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^])")
+
+
+def md(text: object) -> str:
+    """User text (names, texts, prompts, answers, class names) made safe for ``st.markdown``,
+    ``st.info`` and the like: every Markdown, HTML and Streamlit directive character is escaped and
+    newlines are kept, so ``![](http://host/x)`` shows as text instead of making every browser fetch
+    it. Use it for every piece of user text a page renders as Markdown."""
+    escaped = _MARKDOWN_SPECIALS.sub(r"\\\1", str(text))
+    return escaped.replace("\n", "  \n")
 
 
 def _query_int(name: str) -> int | None:
