@@ -1,9 +1,11 @@
 """Storage: SQLModel tables, the engine and session factory, Alembic migrations."""
 
-from db.engine import engine, reset_engines, session_scope
-from db.models import Example, Explanation, Feedback, Job, ModelVersion, Project
+from db.engine import DatabaseSetupError, engine, exclusive, reset_engines, session_scope
+from db.models import Correction, Example, Explanation, Feedback, Job, ModelVersion, Project
 
 __all__ = [
+    "Correction",
+    "DatabaseSetupError",
     "Example",
     "Explanation",
     "Feedback",
@@ -11,6 +13,7 @@ __all__ = [
     "ModelVersion",
     "Project",
     "engine",
+    "exclusive",
     "reset_engines",
     "session_scope",
 ]

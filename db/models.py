@@ -69,7 +69,12 @@ class Explanation(SQLModel, table=True):
 
 
 class Feedback(SQLModel, table=True):
-    __table_args__ = (Index("ix_feedback_example_current", "example_id", "supersedes_id"),)
+    # One row supersedes another at most once: two saves racing on the same current row cannot both
+    # win (the loser retries on top of the winner), so every example keeps one linear history.
+    __table_args__ = (
+        Index("ix_feedback_example_current", "example_id", "supersedes_id"),
+        Index("uq_feedback_supersedes_id", "supersedes_id", unique=True),
+    )
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="project.id", index=True)
     example_id: int = Field(foreign_key="example.id")
@@ -84,7 +89,7 @@ class Feedback(SQLModel, table=True):
     relevant_path: str | None = None
     relevant_sha: str | None = None
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    supersedes_id: int | None = Field(default=None, foreign_key="feedback.id", index=True)
+    supersedes_id: int | None = Field(default=None, foreign_key="feedback.id")
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -107,3 +112,19 @@ class Job(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+class Correction(SQLModel, table=True):
+    """A textual correction for revision by retrieval (RiT): a stated rule, or a better answer to a
+    prompt. Its retrieval key's embedding is an array file (``embedding_path``), made with ``encoder``."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str  # "rule" or "answer"
+    text: str
+    source_prompt: str | None = None  # the prompt an answer answers
+    project_id: int | None = Field(default=None, foreign_key="project.id", index=True)
+    annotator: str | None = None
+    encoder: str  # "<kind>:<backbone>" of the sentence encoder that made the embedding
+    embedding_path: str
+    embedding_sha: str
+    created_at: datetime = Field(default_factory=utcnow)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from db.engine import default_url, with_driver
+
+__all__ = ["database_url", "device", "home", "precision", "with_driver"]
+
 
 def home() -> Path:
     """The data directory; created on first use."""
@@ -14,20 +18,8 @@ def home() -> Path:
 
 
 def database_url() -> str:
-    """``DATABASE_URL`` if set (PostgreSQL for teams), else a SQLite file under :func:`home`.
-
-    A plain ``postgresql://`` (or ``postgres://``) URL, as ``psql`` and hosting services write it, uses
-    the psycopg 3 driver the studio installs."""
-    url = os.environ.get("DATABASE_URL")
-    return with_driver(url) if url else f"sqlite:///{home() / 'xil.sqlite'}"
-
-
-def with_driver(url: str) -> str:
-    """``url`` with the psycopg 3 driver named where it names none."""
-    for plain in ("postgresql://", "postgres://"):
-        if url.startswith(plain):
-            return "postgresql+psycopg://" + url.removeprefix(plain)
-    return url
+    """``DATABASE_URL`` if set (PostgreSQL for teams), else a SQLite file under :func:`home`."""
+    return default_url()
 
 
 def device(requested: str = "auto") -> str:

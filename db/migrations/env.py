@@ -5,7 +5,7 @@ from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
 import db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from xil import config as xil_config
+from db.engine import default_url
 
 target_metadata = SQLModel.metadata
 
@@ -13,7 +13,7 @@ target_metadata = SQLModel.metadata
 def run() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:  # the `alembic` command line: use the configured database
-        with create_engine(xil_config.database_url()).connect() as conn:
+        with create_engine(default_url()).connect() as conn:
             context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
             with context.begin_transaction():
                 context.run_migrations()

@@ -31,6 +31,7 @@ STRATEGIES = {
     "random": "Random",
 }
 VERDICTS = ("right_reason", "wrong_reason")
+_SUPERSEDE_RETRIES = 20  # each retry means another save won; 20 writers on one row settle well within it
 _CACHE_SIZE = 512
 _cache: OrderedDict[tuple[int, int, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -341,24 +342,31 @@ def save_feedback(
 
 def store_feedback(example: Example, annotator: str, **fields) -> Feedback:
     """A new feedback row on ``example`` that supersedes this annotator's current one, in one write
-    transaction (two saves cannot both supersede the same row)."""
-    with session_scope(write=True) as session:
-        previous = session.scalar(
-            _current(session, example.project_id).where(
-                Feedback.example_id == example.id, Feedback.annotator == annotator
-            )
-        )
-        row = Feedback(
-            project_id=example.project_id,
-            example_id=example.id,
-            annotator=annotator,
-            supersedes_id=previous.id if previous else None,
-            **fields,
-        )
-        session.add(row)
-        session.flush()
-        session.refresh(row)
-        return row
+    transaction. Two saves racing on the same current row cannot both supersede it (a unique index on
+    ``supersedes_id``): the loser retries on top of the winner, so the history stays one line."""
+    for attempt in range(_SUPERSEDE_RETRIES):
+        try:
+            with session_scope(write=True) as session:
+                previous = session.scalar(
+                    _current(session, example.project_id).where(
+                        Feedback.example_id == example.id, Feedback.annotator == annotator
+                    )
+                )
+                row = Feedback(
+                    project_id=example.project_id,
+                    example_id=example.id,
+                    annotator=annotator,
+                    supersedes_id=previous.id if previous else None,
+                    **fields,
+                )
+                session.add(row)
+                session.flush()
+                session.refresh(row)
+                return row
+        except IntegrityError:
+            if attempt == _SUPERSEDE_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def feedback_history(example_id: int) -> list[Feedback]:
