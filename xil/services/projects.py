@@ -12,7 +12,7 @@ import torch
 from sqlalchemy import func, insert, select
 from sqlmodel import col
 
-from db import Example, Feedback, Job, ModelVersion, Project, session_scope
+from db import Example, Feedback, Job, ModelVersion, Project, engine, exclusive, session_scope
 from xil import data, storage
 from xil.data import ImageDataset, ImportReport
 from xil.data.prompts import PromptDataset
@@ -91,6 +91,11 @@ def seed_demo(train: bool = True, text: bool = True) -> Project:
     trained here in about a second; the review demo (text), whose first MiniLM model is queued as a
     job for the worker (a minute or two on a CPU); and the ranking demo (prompts with candidate
     answers written for it). Returns the Decoy-Digits project."""
+    with exclusive(engine(), "seed-demo"):  # processes starting together seed it once
+        return _seed_demo(train, text)
+
+
+def _seed_demo(train: bool, text: bool) -> Project:
     from xil.services.models import latest_model_version, train_initial_model
 
     project = _get_or_create(DEMO_NAME, data.decoy_digits, "decoy-digits")
