@@ -25,8 +25,9 @@ def test_rit_add_and_query_from_the_cli():
         ],
     )
     assert added.exit_code == 0, added.output
+    added_id = int(added.output.split()[-1])
     hit = json.loads(runner.invoke(app, ["rit", "query", "What is the best way to keep basil fresh?", "--json"]).output)
-    assert [r["id"] for r in hit["retrieved"]] == [0] and hit["retrieved"][0]["similarity"] > 0.6
+    assert [r["id"] for r in hit["retrieved"]] == [added_id] and hit["retrieved"][0]["similarity"] > 0.6
     assert hit["prompt"] == (
         "Question: How should I store fresh basil? Answer: Store cut basil in a glass of water, not in the fridge. "
         "Question: What is the best way to keep basil fresh? Answer:"

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +30,34 @@ def mask_from_png(data: bytes) -> np.ndarray:
         return np.asarray(im.convert("L")) > 127
 
 
-def write_rows(rows: list[dict], path: str | Path, fmt: str) -> None:
+@contextmanager
+def replacing(path: str | Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write; it replaces ``path`` only once writing succeeded,
+    so a full disk or a crash mid-export leaves the previous file whole."""
     path = Path(path)
-    if fmt == "jsonl":
-        with path.open("w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, default=str) + "\n")
-    elif fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
-        pq.write_table(pa.Table.from_pylist(rows), path)
-    else:
+
+def write_rows(rows: list[dict], path: str | Path, fmt: str) -> None:
+    """Write ``rows`` to ``path`` as a whole or not at all."""
+    if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose from {FORMATS}")
+    with replacing(path) as tmp:
+        if fmt == "jsonl":
+            with tmp.open("w", encoding="utf-8") as f:
+                for row in rows:
+                    f.write(json.dumps(row, default=str) + "\n")
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.Table.from_pylist(rows), tmp)
 
 
 def read_rows(path: str | Path) -> list[dict]:

@@ -127,6 +127,15 @@ class RevisionIndex:
         return data
 
     @classmethod
+    def from_items(cls, items: list[Correction], embeddings: list[np.ndarray], encoder) -> RevisionIndex:
+        """An index of stored corrections and their key embeddings (one unit vector each)."""
+        index = cls(encoder)
+        index.items = list(items)
+        index.embeddings = np.stack(embeddings).astype(np.float32) if items else None
+        index._next_id = max((c.id for c in items), default=-1) + 1
+        return index
+
+    @classmethod
     def from_dict(cls, data: dict, encoder=None) -> RevisionIndex:
         """Rebuild an index; its encoder is the stored one unless ``encoder`` is given. Embeddings that
         are missing or do not match the items are recomputed."""

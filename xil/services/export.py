@@ -13,7 +13,7 @@ from sqlmodel import col
 
 from db import Example, Feedback, ModelVersion, session_scope
 from xil.export import mask_to_png, write_rows
-from xil.export.writers import FORMATS
+from xil.export.writers import FORMATS, replacing
 from xil.services.annotate import load_mask
 from xil.services.projects import dataset, get_project
 
@@ -112,7 +112,11 @@ def export_feedback(project_id: int, out: str | Path, fmt: str = "jsonl", masks:
     if masks == "array" or get_project(project_id).task != "image":  # only images have masks to draw
         write_rows(rows, out, fmt)
         return out
-    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        replacing(out) as partial,
+        zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
         for row in rows:
             for kind in ("irrelevant", "relevant"):
                 name = f"masks/{row['feedback_id']}_{kind}.png"

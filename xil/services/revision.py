@@ -1,6 +1,8 @@
-"""The RiT revision corpus of the studio: one index of corrections under the data directory.
+"""The RiT revision corpus of the studio: corrections are rows of the ``correction`` table (feedback,
+like every other judgement), the embedding of each one's retrieval key an array file beside them.
 
-Corrections are written atomically (a new file replaces the old), so a reader never sees half of one.
+Adding is one insert, so any number of processes add at once without losing one. Each process keeps the
+embeddings it has read and reads only rows that are new to it.
 """
 
 from __future__ import annotations
@@ -9,45 +11,83 @@ import json
 import os
 import threading
 
-from xil import config
-from xil.ranking.revision import KINDS, RevisionIndex
+import numpy as np
+from sqlalchemy import select
+from sqlmodel import col
 
-_lock = threading.Lock()
+from db import Correction as CorrectionRow
+from db import session_scope
+from xil import config, storage
+from xil.ranking.encoder import load_encoder
+from xil.ranking.revision import KINDS, Correction, RevisionIndex
 
-
-def _path():
-    folder = config.home() / "rit"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / "index.json"
-
-
-def load_index() -> RevisionIndex:
-    path = _path()
-    if not path.exists():
-        return RevisionIndex()
-    return RevisionIndex.from_dict(json.loads(path.read_text(encoding="utf-8")))
+ENCODER_KIND, ENCODER_BACKBONE = "transformers", "minilm"
+_ENCODER = f"{ENCODER_KIND}:{ENCODER_BACKBONE}"
+_seen: dict[str, dict[int, tuple[Correction, np.ndarray]]] = {}  # per database URL: id -> (item, embedding)
+_seen_lock = threading.Lock()
 
 
-def _save(index: RevisionIndex) -> None:
-    path = _path()
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(index.to_dict()), encoding="utf-8")
-    os.replace(tmp, path)
+def _encoder():
+    return load_encoder(ENCODER_KIND, ENCODER_BACKBONE)
 
 
-def add_correction(text: str, kind: str = "rule", source_prompt: str | None = None) -> int:
+def add_correction(
+    text: str,
+    kind: str = "rule",
+    source_prompt: str | None = None,
+    project_id: int | None = None,
+    annotator: str | None = None,
+) -> int:
     """Add a stated rule, or a corrected answer to ``source_prompt``; returns its id."""
-    if not text.strip():
+    text, source_prompt = text.strip(), (source_prompt or "").strip() or None
+    if not text:
         raise ValueError("a correction needs text")
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
-    if kind == "answer" and not (source_prompt or "").strip():
+    if kind == "answer" and source_prompt is None:
         raise ValueError("a corrected answer needs the prompt it answers (--prompt)")
-    with _lock:
-        index = load_index()
-        item_id = index.add(text.strip(), kind, source_prompt)
-        _save(index)
-    return item_id
+    _import_legacy_file()
+    item = Correction(0, text, kind, source_prompt)
+    rel, sha = storage.put_array(_encoder().encode([item.key])[0].astype(np.float32), "embeddings")
+    with session_scope(write=True) as session:
+        row = CorrectionRow(
+            kind=kind,
+            text=text,
+            source_prompt=source_prompt,
+            project_id=project_id,
+            annotator=annotator,
+            encoder=_ENCODER,
+            embedding_path=rel,
+            embedding_sha=sha,
+        )
+        session.add(row)
+        session.flush()
+        return int(row.id)
+
+
+def load_index() -> RevisionIndex:
+    """Every correction, oldest first, with its key embedding."""
+    _import_legacy_file()
+    with session_scope() as session:
+        rows = session.execute(
+            select(
+                CorrectionRow.id,
+                CorrectionRow.kind,
+                CorrectionRow.text,
+                CorrectionRow.source_prompt,
+                CorrectionRow.encoder,
+                CorrectionRow.embedding_path,
+            ).order_by(col(CorrectionRow.id))
+        ).all()
+    with _seen_lock:
+        seen = _seen.setdefault(config.database_url(), {})
+        for row_id, kind, text, source_prompt, encoder, path in rows:
+            if row_id not in seen:
+                item = Correction(row_id, text, kind, source_prompt)
+                vector = storage.get_array(path) if encoder == _ENCODER else _encoder().encode([item.key])[0]
+                seen[row_id] = (item, vector.astype(np.float32))
+        known = [seen[row[0]] for row in rows]
+    return RevisionIndex.from_items([c for c, _ in known], [v for _, v in known], _encoder())
 
 
 def revise(prompt: str, threshold: float = 0.6, k: int = 3) -> dict:
@@ -55,3 +95,19 @@ def revise(prompt: str, threshold: float = 0.6, k: int = 3) -> dict:
     if not 0 <= threshold <= 1.01:
         raise ValueError("threshold is a cosine similarity, between 0 and 1")
     return load_index().revise(prompt, threshold, k)
+
+
+def _import_legacy_file() -> None:
+    """Move a corpus kept by earlier versions in ``XIL_HOME/rit/index.json`` into the table, once: the
+    process that renames the file away is the one that imports it."""
+    legacy = config.home() / "rit" / "index.json"
+    if not legacy.exists():
+        return
+    claimed = legacy.with_name(f"index.json.importing-{os.getpid()}")
+    try:
+        os.rename(legacy, claimed)
+    except FileNotFoundError:  # another process took it
+        return
+    for item in json.loads(claimed.read_text(encoding="utf-8")).get("items", []):
+        add_correction(item["text"], item.get("kind", "rule"), item.get("source_prompt"))
+    os.replace(claimed, legacy.with_name("index.json.imported"))
