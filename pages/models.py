@@ -6,6 +6,7 @@ import streamlit as st
 
 from pages import ui
 from xil import services
+from xil.services import models as models_service
 
 ui.setup("Models")
 st.title("Models")
@@ -16,51 +17,84 @@ if not versions:
     st.stop()
 
 
-def fmt(value) -> str:
-    return "" if value is None else f"{value:.3f}"
-
-
-METRICS = {
+task = services.get_project(pid).task
+# Columns of the first table, then (texts) a second one for explanation quality: in one table the
+# text project's columns ran off the screen.
+MAIN = {
     "test_acc": "test accuracy",
     "wrong_reason": "wrong-reason (known shortcut)",
     "wrong_reason_feedback": "wrong-reason (your marks)",
     "plausibility": "plausibility",
-    "token_f1": "token F1",
-    "iou": "IoU",
-    "auprc": "AUPRC",
-    "comprehensiveness": "comprehensiveness",
-    "sufficiency": "sufficiency",
     "pairwise_acc": "pairwise accuracy (held-out prompts)",
     "train_pairs": "training pairs",
     "eval_pairs": "held-out pairs",
     "lambda": "lambda",
 }
-shown = [key for key in METRICS if any(key in v.metrics for v in versions)]
-st.dataframe(
-    [
-        {
-            "version": v.version,
-            "model": v.arch,
-            "method": v.method,
-            "feedback used": v.n_feedback,
-            **{METRICS[key]: fmt(v.metrics.get(key)) for key in shown},
-            "created": v.created_at.strftime("%Y-%m-%d %H:%M"),
-        }
-        for v in versions
-    ],
-    hide_index=True,
-)
-st.caption(
-    "Wrong-reason score: share of attribution on the known shortcut (the decoy, or shortcut words) on the "
-    "test split, or on what annotators marked irrelevant; lower is better. Plausibility: agreement of the "
-    "top-attributed pixels or words with what annotators marked relevant (IoU; token F1 for texts)."
-)
+EXPLANATIONS = {
+    "token_f1": "token F1",
+    "iou": "IoU",
+    "auprc": "AUPRC",
+    "comprehensiveness": "comprehensiveness",
+    "sufficiency": "sufficiency",
+}
+CAPTIONS = {
+    "wrong_reason": "Wrong-reason (known shortcut): share of attribution on the planted shortcut (the decoy, or "
+    "shortcut words) on the test split; lower is better.",
+    "wrong_reason_feedback": "Wrong-reason (your marks): share of attribution on what annotators marked "
+    "irrelevant, every version measured on today's marks; lower is better.",
+    "plausibility": "Plausibility: IoU of the top-attributed pixels with what annotators marked relevant.",
+    "token_f1": "Token F1, IoU, AUPRC: agreement of the top-attributed words with what annotators marked relevant.",
+    "comprehensiveness": "Comprehensiveness (higher is better) and sufficiency (lower is better): how much the "
+    "prediction changes without, or with only, the top-attributed words (ERASER).",
+    "pairwise_acc": "Pairwise accuracy: share of held-out preference pairs the reward model orders as annotators did.",
+    "lambda": "Lambda: the penalty weight the job ended with (automatic or fixed).",
+}
+metrics = {v.id: dict(v.metrics) for v in versions}
+if task != "ranking":
+    # every version against the current marks, the first one too: a blank cell compares with nothing
+    for v in versions:
+        metrics[v.id].pop("wrong_reason_feedback", None)
+        score = models_service.wrong_reason_on_marks(v.id)
+        if score is not None:
+            metrics[v.id]["wrong_reason_feedback"] = score
+if task == "text":
+    metrics = {i: {k: x for k, x in m.items() if k != "plausibility"} for i, m in metrics.items()}  # = token F1
 
-if services.get_project(pid).task == "ranking":
+
+def table(columns: dict[str, str], with_details: bool) -> list[str]:
+    """Show the columns some version has; return the metric keys shown."""
+    shown = [key for key in columns if any(key in metrics[v.id] for v in versions)]
+    rows = []
+    for v in versions:
+        row: dict = {"version": v.version}
+        if with_details:
+            row |= {
+                "model": v.arch,
+                "method": models_service.method_title(v.method, task),
+                "feedback used": v.n_feedback,
+            }
+        row |= {columns[key]: models_service.format_metric(key, metrics[v.id].get(key)) for key in shown}
+        if with_details:
+            row["created"] = v.created_at.strftime("%Y-%m-%d %H:%M")
+        rows.append(row)
+    st.dataframe(rows, hide_index=True)
+    return shown
+
+
+shown = table(MAIN, with_details=True)
+if task == "text" and any(key in metrics[v.id] for v in versions for key in EXPLANATIONS):
+    st.markdown("**Explanations**")
+    shown += table(EXPLANATIONS, with_details=False)
+if caption := " ".join(text for key, text in CAPTIONS.items() if key in shown):
+    st.caption(caption)
+latest = versions[-1]
+if hint := models_service.feedback_hint(task, latest.method, latest.n_feedback):
+    st.info(hint)
+
+if task == "ranking":
     st.caption("Reward models: their scores and explanations appear next to each prompt on the Rank page.")
     st.stop()
 st.subheader("Same example, two versions")
-task = services.get_project(pid).task
 c1, c2, c3 = st.columns(3)
 with c1:
     a = ui.pick_version("Left", versions, key="cmp_a", default_index=0)
@@ -79,7 +113,8 @@ for side, column, version in (("left", left, a), ("right", right, b)):
     view = services.explain_example(version.id, example_id, method)
     with column:
         st.markdown(
-            f"**{ui.version_label(version)}** · predicted **{view.class_names[view.predicted]}** ({view.probs.max():.0%}), label {view.class_names[view.label]}"
+            f"**{ui.md(ui.version_label(version))}** · predicted **{ui.md(view.class_names[view.predicted])}** "
+            f"({view.probs.max():.0%}), label {ui.md(view.class_names[view.label])}"
         )
         if view.task == "image":
             st.plotly_chart(ui.explanation_figure(view, height=380), key=f"cmp-{side}")

@@ -6,7 +6,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import ui
-from xil import feedback, services
+from xil import services
+from xil.services import models as models_service
+from xil.services import training
 from xil.train import TrainConfig
 
 ui.setup("Train")
@@ -46,55 +48,84 @@ if task == "ranking":
                 st.error(str(exc))
 if task != "ranking":  # classifiers: images and texts
     if task == "text":
-        from xil.feedback.text import REGISTRY as FEEDBACK_METHODS
         from xil.train.text_config import TextTrainConfig as Config
     else:
-        FEEDBACK_METHODS = feedback.REGISTRY
         Config = TrainConfig
-    METHODS = {"none": "Plain (cross-entropy only)", **{name: m.title for name, m in FEEDBACK_METHODS.items()}}
+    METHODS = models_service.method_titles(task)
 
-    with st.form("train"):
-        st.caption(f"{done} training examples have feedback; label corrections apply to every method.")
-        c1, c2, c3 = st.columns(3)
-        default = "ce" if task == "text" else "rrr"  # what repaired the demo's shortcut best (README)
-        method = c1.selectbox("Method", list(METHODS), index=list(METHODS).index(default), format_func=METHODS.get)
-        if task == "text":
-            backbone = c2.text_input(
-                "Backbone", Config.backbone, help="minilm (bundled, offline), a local folder or a hub id"
-            )
-        else:
-            arch = c2.selectbox(
-                "Model", ["mlp", "cnn"], format_func={"mlp": "MLP (Ross et al.)", "cnn": "Small CNN"}.get
-            )
-        epochs_help = f"At least; a small dataset trains for {Config.min_steps} steps." if task == "text" else None
-        epochs = c3.number_input("Epochs", 1, 500, Config.epochs, help=epochs_help)
-        c4, c5, c6 = st.columns(3)
-        lr = c4.number_input("Learning rate", 1e-6, 1.0, Config.lr, format="%.5f")
-        batch_size = c5.number_input("Batch size", 1, 4096, Config.batch_size)
-        if task == "text":
-            max_length = c6.number_input("Max tokens", 8, 512, Config.max_length)
+    # No st.form: a form hides what its settings mean until it is submitted, and the line saying
+    # what will run (epochs after min_steps, which lambda) must follow every change.
+    st.caption(f"{done} training examples have feedback; label corrections apply to every method.")
+    c1, c2, c3 = st.columns(3)
+    default = "ce" if task == "text" else "rrr"  # what repaired the demo's shortcut best (README)
+    method = c1.selectbox("Method", list(METHODS), index=list(METHODS).index(default), format_func=METHODS.get)
+    if task == "text":
+        backbone = c2.text_input("Backbone", Config.backbone, help="minilm (bundled, offline), a local folder or a hub id")
+    else:
+        arch = c2.selectbox("Model", ["mlp", "cnn"], format_func={"mlp": "MLP (Ross et al.)", "cnn": "Small CNN"}.get)
+    epochs_help = f"At least; a small dataset trains for {Config.min_steps} steps." if task == "text" else None
+    epochs = c3.number_input("Epochs", 1, 500, Config.epochs, help=epochs_help)
+    c4, c5, c6 = st.columns(3)
+    lr = c4.number_input("Learning rate", 1e-6, 1.0, Config.lr, format="%.5f")
+    batch_size = c5.number_input("Batch size", 1, 4096, Config.batch_size)
+    if task == "text":
+        max_length = c6.number_input("Max tokens", 8, 512, Config.max_length)
+    lambda_: float | None = None
+    if training.uses_lambda(task, method):  # counterexamples and plain training have no penalty weight
+        fixed_default = training.default_lambda(task, method)
         auto = st.checkbox(
-            "Automatic lambda", value=True, help="Scale the penalty to the cross-entropy after a warm-up epoch."
+            "Automatic lambda" if fixed_default is None else f"Default lambda ({fixed_default:g})",
+            value=True,
+            help="Scale the penalty to the cross-entropy after a warm-up epoch."
+            if fixed_default is None
+            else "This method's penalty is in cross-entropy units; its default needs no warm-up.",
         )
-        lam = st.number_input("Lambda (when not automatic)", 0.0, 1e9, 10.0)
-        submitted = st.form_submit_button("Queue training job", type="primary")
-    if submitted:
-        common = {
-            "method": method,
-            "epochs": int(epochs),
-            "lr": float(lr),
-            "batch_size": int(batch_size),
-            "lambda_": None if auto else float(lam),
-        }
-        if task == "text":
-            cfg = Config(backbone=backbone.strip() or "minilm", max_length=int(max_length), **common)
-        else:
-            cfg = Config(arch=arch, **common)
+        lam = st.number_input("Lambda", 0.0, 1e9, fixed_default or 10.0, disabled=auto)
+        lambda_ = None if auto else float(lam)
+    common = {
+        "method": method,
+        "epochs": int(epochs),
+        "lr": float(lr),
+        "batch_size": int(batch_size),
+        "lambda_": lambda_,
+    }
+    if task == "text":
+        cfg = Config(backbone=backbone.strip() or "minilm", max_length=int(max_length), **common)
+    else:
+        cfg = Config(arch=arch, **common)
+    st.info(training.training_plan(pid, cfg))
+    if st.button("Queue training job", type="primary"):
         try:
             job = services.queue_training(pid, cfg)
             st.success(f"Queued job {job.id}. A worker picks it up in a moment.")
         except ValueError as exc:
             st.error(str(exc))
+
+
+# per-epoch curves: classifier jobs record the cross-entropy, reward jobs the training pair accuracy
+CURVES = {"loss": "total loss", "ce": "cross-entropy", "train_acc": "train pair accuracy"}
+
+
+def job_title(job) -> str:
+    cfg = job.spec.get("config", {})
+    model = cfg.get("arch") or cfg.get("backbone")
+    return f"{models_service.method_title(cfg.get('method'), task)} on {model}"
+
+
+def job_status(job) -> str:
+    # a running job stops only at the end of an epoch: until then it is "cancelling", not "running"
+    return "cancelling" if job.status == "running" and job.cancel_requested else job.status
+
+
+def result_text(metrics: dict) -> str:
+    if "pairwise_acc" in metrics:
+        return f"pairwise accuracy on held-out prompts {metrics['pairwise_acc']:.1%}"
+    if "test_acc" not in metrics:
+        return f"{metrics.get('train_pairs', 0):,} training pairs, no held-out prompts ranked yet"
+    text = f"test accuracy {metrics['test_acc']:.1%}"
+    if "wrong_reason" in metrics:
+        text += f", wrong-reason score {metrics['wrong_reason']:.3f}"
+    return text
 
 
 @st.fragment(run_every=2)
@@ -105,23 +136,24 @@ def jobs_panel() -> None:
         return
     active = [j for j in jobs if j.status in ("queued", "running")]
     for job in active + [j for j in jobs if j not in active][:1]:
-        cfg = job.spec.get("config", {})
+        status = job_status(job)
         with st.container(border=True):
-            st.markdown(
-                f"**Job {job.id}** · {cfg.get('method')} on {cfg.get('arch') or cfg.get('backbone')} · `{job.status}`"
-            )
+            st.markdown(f"**Job {job.id}** · {ui.md(job_title(job))} · `{status}`")
             # the epochs a job runs are in its records: a small text dataset gets more than asked (min_steps)
             waiting = {"queued": "waiting for a worker", "running": "starting"}.get(job.status, "no epoch finished")
             done_text = f"epoch {len(job.history)} of {job.history[-1]['epochs']}" if job.history else waiting
+            if status == "cancelling":
+                done_text += " · cancelling: the job stops at the end of this epoch"
             st.progress(job.progress, text=done_text)
             if job.history:
                 epochs = [r["epoch"] for r in job.history]
                 fig = go.Figure()
-                fig.add_scatter(x=epochs, y=[r["loss"] for r in job.history], name="total loss")
-                fig.add_scatter(x=epochs, y=[r["ce"] for r in job.history], name="cross-entropy")
+                for key, name in CURVES.items():
+                    if all(key in r for r in job.history):
+                        fig.add_scatter(x=epochs, y=[r[key] for r in job.history], name=name)
                 fig.update_layout(height=240, margin={"l": 0, "r": 0, "t": 10, "b": 0}, xaxis_title="epoch")
                 st.plotly_chart(fig, key=f"loss-{job.id}")
-            if job.status in ("queued", "running"):
+            if status in ("queued", "running"):
                 if st.button("Cancel", key=f"cancel-{job.id}"):
                     services.cancel_job(job.id)
                     st.rerun()
@@ -129,24 +161,22 @@ def jobs_panel() -> None:
                 st.error(job.error.splitlines()[0])
             if job.status == "succeeded" and job.metrics:
                 st.success(
-                    f"New model version ready: test accuracy {job.metrics.get('test_acc', float('nan')):.1%}"
+                    f"New model version ready: {result_text(job.metrics)}. "
                     + (
-                        f", wrong-reason score {job.metrics['wrong_reason']:.3f}"
-                        if "wrong_reason" in job.metrics
-                        else ""
+                        "Its scores show on the Rank page."
+                        if task == "ranking"
+                        else "Compare it on the Models page, or annotate with it."
                     )
-                    + ". Compare it on the Models page, or annotate with it."
                 )
             with st.expander("Log"):
-                st.code(job.log_tail or "(empty)")
+                st.code(job.log_tail or "(empty)", language=None)
     st.dataframe(
         [
             {
                 "job": j.id,
-                "status": j.status,
-                "method": j.spec.get("config", {}).get("method"),
-                "model": j.spec.get("config", {}).get("arch") or j.spec.get("config", {}).get("backbone"),
-                "progress": round(j.progress, 2),
+                "status": job_status(j),
+                "method": job_title(j),
+                "progress": f"{j.progress:.0%}",
                 "created": j.created_at.strftime("%H:%M:%S"),
             }
             for j in jobs

@@ -119,8 +119,11 @@ def require_project() -> int:
 
 
 def version_label(version) -> str:
+    from xil.services.models import method_title  # one name per method on every page
+
     acc = version.metrics.get("test_acc")
-    return f"v{version.version} · {version.arch} · {version.method}" + (f" · acc {acc:.3f}" if acc is not None else "")
+    method = method_title(version.method, services.get_project(version.project_id).task)
+    return f"v{version.version} · {version.arch} · {method}" + (f" · acc {acc:.3f}" if acc is not None else "")
 
 
 def pick_version(label: str, versions: list, key: str, default_index: int = -1):

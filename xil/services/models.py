@@ -181,3 +181,138 @@ def text_model_metrics(project_id: int, model, tokenizer, n_faithfulness: int = 
             metrics["auprc"] = auprc(words, relevant)
             metrics["plausibility"] = metrics["token_f1"]
     return metrics
+
+
+# --- display helpers: what the pages show about methods and metrics ---------------------------------
+
+PLAIN_TITLE = "Plain (cross-entropy only)"
+REWARD_TITLE = "Bradley-Terry reward model"
+
+
+def method_titles(task: str) -> dict[str, str]:
+    """``{method name: the one title the UI uses for it}`` for a task's training methods."""
+    if task == "ranking":
+        return {"bradley_terry": REWARD_TITLE}
+    if task == "text":
+        from xil.feedback.text import REGISTRY as registry
+    else:
+        from xil.feedback import REGISTRY as registry
+    return {"none": PLAIN_TITLE, **{name: m.title for name, m in registry.items()}}
+
+
+def method_title(method: str | None, task: str) -> str:
+    """One name per method everywhere in the UI (a reward job's config has no ``method`` at all)."""
+    if task == "ranking":
+        return REWARD_TITLE
+    return method_titles(task).get(method or "none", str(method))
+
+
+# What the README's benchmarks measured, so a user who judged a few dozen examples knows whether
+# "nothing changed" is expected: (method, task) -> how much feedback it needed there.
+FEEDBACK_NEEDED: dict[tuple[str, str], tuple[int, str]] = {
+    ("rrr", "image"): (
+        120,
+        "RRR on the demo needs about 120 judged examples to lift test accuracy from 0.79 to about 0.90 "
+        "(benchmark: 0.780 / 0.908 / 0.922 with the decoy marked on 17 / 82 / 300 examples)",
+    ),
+    ("ce", "image"): (
+        300,
+        "counterexamples need more feedback than RRR (benchmark: 0.786 / 0.825 / 0.905 with 17 / 82 / 300 "
+        "marked examples)",
+    ),
+    ("hint", "image"): (
+        1438,
+        "HINT reached 0.894 on the demo with relevant marks on all 1,438 training examples",
+    ),
+    ("rrr_g", "image"): (
+        1438,
+        "RRR-G barely helps against a corner swatch (benchmark: 0.786 on the CNN with every example marked)",
+    ),
+    ("ce", "text"): (
+        40,
+        "counterexamples on the review demo reach 1.0 test accuracy after about 40 marked reviews",
+    ),
+}
+
+
+def feedback_hint(task: str, method: str | None, n_feedback: int) -> str | None:
+    """A hint when a version used less feedback than its method needed in the benchmarks."""
+    need = FEEDBACK_NEEDED.get((method or "none", task))
+    if need is None or n_feedback >= need[0]:
+        return None
+    return f"This version used {n_feedback} judged examples; {need[1]}."
+
+
+COUNT_METRICS = ("train_pairs", "eval_pairs")
+
+
+def format_metric(key: str, value: object) -> str:
+    """A metric as the tables show it: counts as integers, lambda in 3 significant digits (it can be
+    4e4 or 1e-3), scores with 3 decimals."""
+    if value is None:
+        return ""
+    if not isinstance(value, int | float):
+        return str(value)
+    if key in COUNT_METRICS:
+        return f"{int(value):,}"
+    if key == "lambda":  # an automatic lambda can be 4e4 or 1e-3: 43,036 and 0.00123, not 43035.610
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+    return f"{value:.3f}"
+
+
+def wrong_reason_on_marks(model_version_id: int) -> float | None:
+    """The version's wrong-reason score on the project's *current* irrelevant marks (None: no marks),
+    so every version, the first one too, is measured against the same marks. Cached per version and
+    state of the feedback."""
+    from sqlalchemy import func as sql_func
+
+    from db import Feedback
+
+    row = get_model_version(model_version_id)
+    with session_scope() as session:
+        state = session.execute(
+            select(sql_func.count(), sql_func.max(Feedback.id)).where(Feedback.project_id == row.project_id)
+        ).one()
+    from xil import config
+
+    # database ids repeat across data directories (tests, a second XIL_HOME): they key the cache too
+    return _wrong_reason_on_marks(model_version_id, row.sha, str(config.home()), tuple(state))
+
+
+@functools.lru_cache(maxsize=64)
+def _wrong_reason_on_marks(model_version_id: int, sha: str, home: str, feedback_state: tuple) -> float | None:
+    from xil.services.annotate import feedback_masks, feedback_words
+    from xil.services.projects import get_project
+
+    row = get_model_version(model_version_id)
+    task = get_project(row.project_id).task
+    if task == "image":
+        idx, irrelevant, _ = feedback_masks(row.project_id)
+        marked = irrelevant.reshape(len(idx), -1).any(1) if len(idx) else np.zeros(0, dtype=bool)
+        if not marked.any():
+            return None
+        ds = dataset(row.project_id)
+        maps = attributions(load_model(model_version_id), torch.from_numpy(ds.images[idx[marked]]))
+        return float(wrong_reason_score(maps, irrelevant[marked]))
+    if task == "text":
+        from xil.explain.text import explain_text, word_scores
+        from xil.explain.text_metrics import wrong_reason
+        from xil.models.text import encode
+        from xil.services.text import EXPLAIN_MAX_LENGTH, load_text_model, word_marks
+
+        judged = [(r, fb) for r, fb in feedback_words(row.project_id) if word_marks(fb.payload, "irrelevant")]
+        if not judged:
+            return None
+        ds = dataset(row.project_id)
+        model, tokenizer = load_text_model(row)
+        encoded = encode(tokenizer, [ds.texts[r] for r, _ in judged], max_length=EXPLAIN_MAX_LENGTH)
+        attr, _ = explain_text(model, encoded, "input_x_gradient")
+        words, masks = [], []
+        for i, (r, fb) in enumerate(judged):
+            scores = word_scores(attr[i], encoded.word_ids[i], len(ds.words(r))).numpy()
+            mask = np.zeros(len(scores), dtype=bool)
+            mask[word_marks(fb.payload, "irrelevant")] = True
+            words.append(scores)
+            masks.append(mask)
+        return float(wrong_reason(words, masks))
+    return None

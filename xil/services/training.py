@@ -202,3 +202,52 @@ def get_job(job_id: int) -> Job:
 
 def cancel_job(job_id: int) -> Job:
     return jobs.cancel(job_id)
+
+
+# --- what will run: the Train page shows this before a job is queued -------------------------------
+
+
+def uses_lambda(task: str, method: str) -> bool:
+    """Whether ``method`` has a penalty weight: counterexamples add copies instead, plain has none."""
+    if task == "text":
+        from xil.feedback.text import REGISTRY as registry
+    else:
+        registry = feedback.REGISTRY
+    return method in registry and registry[method].terms is not None
+
+
+def default_lambda(task: str, method: str) -> float | None:
+    """A fixed lambda a method uses when none is given (text RRR: 3), instead of the automatic one."""
+    if task != "text":
+        return None
+    from xil.feedback.text import REGISTRY as registry
+
+    return registry[method].default_lambda if method in registry else None
+
+
+def training_plan(project_id: int, cfg: TrainConfig | TextTrainConfig) -> str:
+    """One sentence saying what a job with ``cfg`` will really run: the epochs (a small text dataset
+    gets more than asked, see ``min_steps``), the optimiser steps and which lambda."""
+    task = get_project(project_id).task
+    n = len(dataset(project_id).indices("train"))
+    epochs = cfg.epochs_for(n) if isinstance(cfg, TextTrainConfig) else cfg.epochs
+    steps = epochs * -(-n // cfg.batch_size)
+    kind = "texts" if task == "text" else "examples"
+    plan = f"Will run {epochs} epoch{'s' if epochs != 1 else ''} ({steps:,} steps of {cfg.batch_size} on {n:,} training {kind})"
+    if epochs != cfg.epochs:
+        plan += f": {cfg.epochs} asked, but a dataset this small needs {epochs} to reach {cfg.min_steps} steps"
+    if not uses_lambda(task, cfg.method):
+        return plan + "; no penalty weight (lambda) for this method."
+    fixed = default_lambda(task, cfg.method) if cfg.lambda_ is None else cfg.lambda_
+    if fixed is not None:
+        return plan + f", lambda {fixed:g}."
+    scale = cfg.lambda_scale
+    if scale is None:
+        scale = feedback.REGISTRY[cfg.method].lambda_scale if task != "text" else _text_scale(cfg.method)
+    return plan + f", automatic lambda: set after a warm-up so that the penalty is {scale:g} x the cross-entropy."
+
+
+def _text_scale(method: str) -> float:
+    from xil.feedback.text import REGISTRY as registry
+
+    return registry[method].lambda_scale

@@ -1,0 +1,203 @@
+"""The Train and Models pages as a new user meets them (issue 8): what a job will run, reward jobs,
+cancelling, one name per method, numbers formatted for people, user text escaped."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import PROJECT_ROOT
+from xil import jobs, services
+from xil.models.text import save_classifier, tiny_classifier
+from xil.services import ranking
+from xil.services import text as text_service
+from xil.train import TrainConfig
+from xil.train.text_config import TextTrainConfig
+
+APP = str(PROJECT_ROOT / "streamlit_app.py")
+
+
+@pytest.fixture(autouse=True)
+def no_worker(monkeypatch):
+    monkeypatch.setenv("XIL_START_WORKER", "0")
+
+
+def open_page(project_id: int, page: str, annotator: str = "ada") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["project"] = str(project_id)
+    at.query_params["annotator"] = annotator
+    at.run()
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def markdown_text(at: AppTest) -> str:
+    """The page's Markdown with ui.md()'s escapes taken out again."""
+    return "\n".join(m.value for m in at.markdown).replace("\\", "")
+
+
+def test_image_train_page_says_what_will_run_and_locks_automatic_lambda(demo):
+    at = open_page(demo.project_id, "train")
+    assert at.selectbox[0].value == "rrr"
+    [lam] = [n for n in at.number_input if n.label == "Lambda"]
+    assert lam.disabled  # automatic lambda is ticked: the number is not what will run
+    assert any("Will run 30 epochs" in i.value and "automatic lambda" in i.value for i in at.info)
+    at.checkbox[0].uncheck().run()
+    [lam] = [n for n in at.number_input if n.label == "Lambda"]
+    assert not lam.disabled
+    lam.set_value(25.0).run()
+    assert any("lambda 25." in i.value for i in at.info)
+    at.selectbox[0].set_value("ce").run()  # counterexamples: copies, no penalty weight to set
+    assert not [n for n in at.number_input if n.label == "Lambda"] and not at.checkbox
+    assert any("no penalty weight" in i.value for i in at.info)
+    at.selectbox[0].set_value("rrr").run()
+    [b for b in at.button if b.label == "Queue training job"][0].click().run()
+    [job] = services.list_jobs(demo.project_id)
+    assert job.spec["config"]["method"] == "rrr" and job.spec["config"]["lambda_"] is None
+
+
+def test_plain_training_has_one_name(demo):
+    at = open_page(demo.project_id, "train")
+    method = at.selectbox[0]
+    assert method.format_func("none") == "Plain (cross-entropy only)"
+    method.set_value("none").run()
+    [b for b in at.button if b.label == "Queue training job"][0].click().run()
+    at.run()
+    assert "Plain (cross-entropy only) on mlp" in markdown_text(at)
+    assert list(at.dataframe[0].value["method"]) == ["Plain (cross-entropy only) on mlp"]
+    models = open_page(demo.project_id, "models")
+    assert list(models.dataframe[0].value["method"]) == ["Plain (cross-entropy only)"]
+
+
+def test_cancel_says_cancelling_until_the_epoch_ends(demo):
+    services.queue_training(demo.project_id, TrainConfig(method="none", epochs=5))
+    job = jobs.claim("w1")
+    jobs.JobContext(job.id, "w1").report(0.2, {"epoch": 1, "epochs": 5, "loss": 1.0, "ce": 1.0}, "epoch 1/5")
+    at = open_page(demo.project_id, "train")
+    [b for b in at.button if b.label == "Cancel"][0].click().run()
+    assert services.get_job(job.id).cancel_requested
+    assert "`cancelling`" in markdown_text(at)
+    [progress] = at.get("progress")
+    assert "cancelling" in progress.proto.text
+    assert not [b for b in at.button if b.label == "Cancel"]  # asked once is enough
+    assert list(at.dataframe[0].value["status"]) == ["cancelling"]
+
+
+@pytest.fixture
+def reviews(demo, tmp_path):
+    """The review demo (text) with a tiny first model and no queued first MiniLM job."""
+    services.seed_demo()
+    [project] = [p for p in services.list_projects() if p.task == "text"]
+    for job in services.list_jobs(project.id):
+        services.cancel_job(job.id)
+    model, tokenizer = tiny_classifier(num_labels=2)
+    backbone = str(save_classifier(model, tokenizer, tmp_path / "tiny-bert"))
+    cfg = TextTrainConfig(method="none", backbone=backbone)
+    version = text_service.register_text_model(project.id, model, tokenizer, cfg, {"test_acc": 0.5})
+    return project, version, backbone
+
+
+def test_text_train_page_shows_the_epochs_and_lambda_that_will_run(reviews):
+    project, _, _ = reviews
+    at = open_page(project.id, "train")
+    assert at.selectbox[0].value == "ce"
+    assert [n.value for n in at.number_input if n.label == "Epochs"] == [2]
+    [plan] = [i.value for i in at.info if "Will run" in i.value]
+    assert plan.startswith("Will run 10 epochs") and "2 asked" in plan and "no penalty weight" in plan
+    assert not [n for n in at.number_input if n.label == "Lambda"]  # counterexamples have none
+    at.selectbox[0].set_value("rrr").run()
+    [default] = at.checkbox
+    assert default.label == "Default lambda (3)" and default.value
+    [lam] = [n for n in at.number_input if n.label == "Lambda"]
+    assert lam.disabled and lam.value == 3.0
+    assert any("lambda 3." in i.value for i in at.info)
+    epochs = [n for n in at.number_input if n.label == "Epochs"][0]
+    epochs.set_value(12).run()
+    assert any(i.value.startswith("Will run 12 epochs") for i in at.info)
+
+
+def test_ranking_train_page_shows_a_reward_job_and_its_result(demo, tmp_path):
+    services.seed_demo(train=False)
+    [project] = [p for p in services.list_projects() if p.task == "ranking"]
+    for example in ranking.next_prompts(project.id, n=100):
+        ranking.save_ranking(example, "ada", [1, 2, 3, 4])
+    model, tokenizer = tiny_classifier(num_labels=1)
+    backbone = str(save_classifier(model, tokenizer, tmp_path / "tiny-reward"))
+    from xil.ranking.config import RewardConfig
+
+    job = services.queue_training(project.id, RewardConfig(backbone=backbone, epochs=2, max_length=64))
+    assert services.run_worker(once=True) == 1
+    assert services.get_job(job.id).status == "succeeded"
+    at = open_page(project.id, "train")  # the reward history has no cross-entropy: KeyError 'ce' before
+    assert f"**Job {job.id}** · Bradley-Terry reward model on" in markdown_text(at)
+    assert "None on" not in markdown_text(at)
+    [progress] = at.get("progress")
+    assert progress.proto.text == "epoch 2 of 2"
+    assert len(at.get("plotly_chart")) == 1
+    assert any("pairwise accuracy on held-out prompts" in s.value for s in at.success)
+    models = open_page(project.id, "models")
+    row = models.dataframe[0].value.iloc[0]
+    pairs = services.latest_model_version(project.id).metrics["train_pairs"]
+    assert row["training pairs"] == f"{pairs:,}" and "." not in row["training pairs"]
+    assert row["method"] == "Bradley-Terry reward model"
+    captions = " ".join(c.value for c in models.caption)
+    assert "Wrong-reason" not in captions and "Plausibility" not in captions
+
+
+def _register_like(demo, method: str, n_feedback: int, metrics: dict):
+    """A second image version as a training job would register it (the first model's weights)."""
+    from xil.services.models import register_model
+
+    model = services.load_model(demo.version_id)
+    return register_model(demo.project_id, model, TrainConfig(method=method), metrics, n_feedback, demo.version_id)
+
+
+def test_models_page_compares_every_version_on_todays_marks(demo):
+    examples = services.next_examples(demo.project_id, demo.version_id, n=3)
+    mask = np.zeros((28, 28), dtype=bool)
+    mask[:4, :4] = True
+    for example in examples:
+        services.save_feedback(example, "ada", demo.version_id, "wrong_reason", irrelevant=mask)
+    _register_like(demo, "rrr", 3, {"test_acc": 0.783, "wrong_reason": 0.05, "lambda": 43035.61})
+    at = open_page(demo.project_id, "models")
+    table = at.dataframe[0].value
+    marks = list(table["wrong-reason (your marks)"])
+    assert len(marks) == 2 and all(m != "" for m in marks)  # the first version too
+    assert marks[0] == marks[1]  # same weights, same marks: the same score
+    assert list(table["lambda"]) == ["", "43,036"]
+    assert list(table["method"]) == ["Plain (cross-entropy only)", "RRR (input gradients)"]
+    captions = " ".join(c.value for c in at.caption)
+    assert "your marks" in captions and "Plausibility" not in captions  # no relevant marks, no such column
+    assert "plausibility" not in table.columns
+    [hint] = [i.value for i in at.info if "judged examples" in i.value]
+    assert "3 judged examples" in hint and "120" in hint and "0.79" in hint
+
+
+def test_models_page_splits_the_text_table_and_escapes_class_names(demo, tmp_path):
+    hostile = ["![](http://127.0.0.1:9/x)", "<img src=x>"]
+    rows = "".join(f'{{"text": "a review number {i}", "label": "{hostile[i % 2]}"}}\n' for i in range(20))
+    data = tmp_path / "hostile.jsonl"
+    data.write_text(rows, encoding="utf-8")
+    project, report = services.import_text(data, name="hostile")
+    assert project is not None, report
+    model, tokenizer = tiny_classifier(num_labels=2)
+    metrics = {"test_acc": 0.5, "token_f1": 0.25, "iou": 0.2, "auprc": 0.3, "comprehensiveness": 0.1}
+    metrics |= {"sufficiency": 0.05, "plausibility": 0.25, "lambda": 0.00123}
+    text_service.register_text_model(project.id, model, tokenizer, TextTrainConfig(method="rrr"), metrics)
+    at = open_page(project.id, "models")
+    main, explanations = (d.value for d in at.dataframe[:2])
+    assert "sufficiency" in explanations.columns and "sufficiency" not in main.columns
+    assert list(main["lambda"]) == ["0.00123"]
+    assert list(main["method"]) == ["RRR (irrelevant tokens)"]
+    shown = "\n".join(m.value for m in at.markdown)
+    assert "\\<img src\\=x\\>" in shown or "\\!\\[\\]\\(http\\:" in shown  # the class name, as text
+    assert not raw_markup(shown)
+
+
+def raw_markup(markdown: str) -> list[str]:
+    """Image links and HTML tags that Markdown would render: ones not escaped by ui.md()."""
+    import re
+
+    return re.findall(r"(?<!\\)!(?<!\\)\[|(?<!\\)<img", markdown)
