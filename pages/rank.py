@@ -20,21 +20,85 @@ annotator = st.session_state.get("annotator", "")
 done, total = ranking.progress(pid)
 st.progress(done / total if total else 0.0, text=f"{done} of {total} prompts ranked")
 skipped = st.session_state.setdefault("rank_skipped", [])
-example_id = st.session_state.get("rank_example")
-if example_id is None:
-    queue = ranking.next_prompts(pid, annotator, n=1, exclude=tuple(skipped))
-    if not queue:
-        st.success("Every prompt is ranked. Train a reward model on the Train page.")
-        st.stop()
-    example_id = queue[0]
-    st.session_state["rank_example"] = example_id
-item = ranking.view(example_id)
-k = len(item.candidates)
+back = st.session_state.setdefault("rank_back", [])  # prompts shown before this one, newest last
+mine = ranking.my_rankings(pid, annotator)
 NO_RANK = 0  # "not ranked"
 
 
+def order_text(ranks: list[int | None], all_bad: bool) -> str:
+    """``B > A = C`` for ranks [2, 1, 2, None]: how a ranking reads in the review table."""
+    if all_bad:
+        return "all bad"
+    levels = sorted({r for r in ranks if r is not None})
+    return " > ".join(" = ".join(chr(65 + i) for i, r in enumerate(ranks) if r == level) for level in levels)
+
+
+def open_prompt(example_id: int) -> None:
+    current = st.session_state.get("rank_example")
+    if current is not None and current != example_id:
+        back.append(current)
+    st.session_state["rank_example"] = example_id
+
+
+def go_back() -> None:
+    st.session_state["rank_example"] = back.pop()
+
+
+def review() -> None:
+    """The annotator's own rankings: reopen any of them to see it (with the reward model's scores) and
+    change it; saving again supersedes the old row, which stays in the history."""
+    if not mine:
+        return
+    with st.expander(f"Your rankings ({len(mine)})", expanded=example_id is None):
+        st.dataframe(
+            [
+                {
+                    "prompt": r.name,
+                    "question": r.prompt,
+                    "your order": order_text(r.ranks, r.all_bad),
+                    "better answer": r.correction or "",
+                }
+                for r in mine
+            ],
+            hide_index=True,
+        )
+        names = {r.example_id: f"{r.name}: {r.prompt}" for r in mine}
+        c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+        chosen = c1.selectbox("Review or change", list(names), format_func=names.get, key="rank_review")
+        c2.button("Open", on_click=open_prompt, args=(chosen,), width="stretch")
+
+
+example_id = st.session_state.get("rank_example")
+if example_id is None:
+    queue = ranking.next_prompts(pid, annotator, n=1, exclude=tuple(skipped))
+    if queue:
+        example_id = queue[0]
+        st.session_state["rank_example"] = example_id
+if example_id is None:
+    st.success(
+        "Every prompt is ranked. Train a reward model on the Train page; open one of your rankings below "
+        "to review it (with the reward model's scores) or change it."
+    )
+    if back:
+        st.button("Previous prompt", on_click=go_back)
+    review()
+    st.stop()
+item = ranking.view(example_id)
+k = len(item.candidates)
+saved = ranking.my_ranking(example_id, annotator) if annotator else None
+if saved is not None and st.session_state.get("rank_prefilled") != example_id:
+    # widget state does not outlive the widgets: a reopened prompt shows what was saved
+    for i in range(k):
+        st.session_state[f"rank-{example_id}-{i}"] = (saved.ranks[i] if i < len(saved.ranks) else None) or NO_RANK
+    st.session_state[f"all_bad-{example_id}"] = saved.all_bad
+    st.session_state[f"correction-{example_id}"] = saved.correction or ""
+st.session_state["rank_prefilled"] = example_id
+
+
 def advance() -> None:
+    back.append(example_id)
     st.session_state.pop("rank_example", None)
+    st.session_state.pop("rank_prefilled", None)
 
 
 def save() -> None:
@@ -52,9 +116,9 @@ def save() -> None:
             reward_model_version_id=item.model_version_id,
         )
     except ValueError as exc:
-        st.session_state["rank_flash"] = ("error", str(exc))
+        st.session_state["rank_flash"] = ("error", ui.md(str(exc)))
         return
-    st.session_state["rank_flash"] = ("success", f"Saved ranking #{row.id} on {item.name}.")
+    st.session_state["rank_flash"] = ("success", f"Saved ranking #{row.id} on {ui.md(item.name)}.")
     advance()
 
 
@@ -66,8 +130,10 @@ def skip() -> None:
 if flash := st.session_state.pop("rank_flash", None):
     getattr(st, flash[0])(flash[1])
 
-st.markdown(f"**Prompt** ({item.name})")
-st.info(item.prompt)
+st.markdown(f"**Prompt** ({ui.md(item.name)})")
+st.info(ui.md(item.prompt))
+if saved is not None:
+    st.caption(f"You ranked this prompt before (ranking #{saved.feedback_id}); saving replaces it, the old one stays in the history.")
 st.caption("Rank 1 is best. Give two answers the same number for a tie; leave one at — to skip it.")
 for i, candidate in enumerate(item.candidates):
     with st.container(border=True):
@@ -80,15 +146,16 @@ for i, candidate in enumerate(item.candidates):
         )
         if item.scores is not None:
             left.caption(f"reward {item.scores[i]:+.2f}")
-        right.markdown(f"**{chr(65 + i)}.** {candidate}")
+        right.markdown(f"**{chr(65 + i)}.** {ui.md(candidate)}")
 st.checkbox("All answers are bad", key=f"all_bad-{example_id}")
 st.text_area(
     "A better answer (optional; it also becomes a correction that revises similar prompts)",
     key=f"correction-{example_id}",
 )
-b1, b2 = st.columns(2)
+b1, b2, b3 = st.columns(3)
 b1.button("Save ranking", type="primary", on_click=save, shortcut="Ctrl+Enter", width="stretch")
 b2.button("Skip", on_click=skip, width="stretch")
+b3.button("Previous prompt", on_click=go_back, disabled=not back, width="stretch")
 
 if item.scores is not None:
     ranks = [st.session_state.get(f"rank-{example_id}-{i}", NO_RANK) for i in range(k)]
@@ -103,3 +170,5 @@ if item.scores is not None:
         reward_version = next(v for v in services.list_model_versions(pid) if v.id == item.model_version_id)
         words = ranking.explain(reward_version, item.prompt, item.candidates[best], item.candidates[worst])
         st.html(ui.scored_words(words))
+
+review()

@@ -14,20 +14,26 @@ st.caption(
     "MiniLM. A new prompt retrieves the nearest corrections above the similarity threshold and is rewritten as "
     "`{context} Question: {query} Answer:` for the generator."
 )
-prompt = st.text_input("Prompt", placeholder="Ask something")
-threshold = st.slider("Similarity threshold", 0.0, 1.0, 0.6, 0.01)
-if prompt.strip():
-    result = revision.revise(prompt, threshold)
+# a form: Enter in the prompt field and the button both run it (it had no button at all)
+with st.form("revise"):
+    prompt = st.text_input("Prompt", placeholder="Ask something", key="rit_prompt")
+    threshold = st.slider("Similarity threshold", 0.0, 1.0, 0.6, 0.01)
+    if st.form_submit_button("Revise prompt", type="primary"):
+        st.session_state["rit_query"] = (prompt, threshold)
+query = st.session_state.get("rit_query")
+if query and query[0].strip():
+    result = revision.revise(*query)
     if result["retrieved"]:
         for item in result["retrieved"]:
-            st.success(f"similarity {item['similarity']:.2f} · {item['kind']}: {item['text']}")
+            st.success(f"similarity {item['similarity']:.2f} · {item['kind']}: {ui.md(item['text'])}")
     else:
         st.info("No correction is similar enough; the prompt goes to the model unchanged.")
     st.markdown("**Final prompt**")
-    st.code(result["prompt"], wrap_lines=True)
+    st.code(result["prompt"], language=None, wrap_lines=True)  # plain text: no Python keyword colouring
 
 with st.form("rule", clear_on_submit=True):
     rule = st.text_area("Add a rule")
     if st.form_submit_button("Add rule") and rule.strip():
         st.success(f"Added correction {revision.add_correction(rule, 'rule')}.")
-st.caption(f"{len(revision.load_index())} corrections in the corpus.")
+n = len(revision.load_index())
+st.caption(f"{n:,} correction{'' if n == 1 else 's'} in the corpus.")

@@ -239,3 +239,54 @@ def export_preferences(project_id: int, path) -> None:
     from xil.ranking.export import to_preference_rows, write_preference_dataset
 
     return write_preference_dataset(to_preference_rows(groups(project_id)), path)
+
+
+# --- review: an annotator's own rankings, to go back to and edit -------------------------------------
+
+
+@dataclass
+class SavedRanking:
+    example_id: int
+    name: str
+    prompt: str
+    ranks: list[int | None]
+    all_bad: bool
+    correction: str | None
+    feedback_id: int
+
+
+def my_rankings(project_id: int, annotator: str) -> list[SavedRanking]:
+    """``annotator``'s current rankings, most recent first: the Rank page's history, where any of
+    them can be opened again and saved anew (the new row supersedes the old one)."""
+    from xil.services.annotate import _current
+
+    annotator = annotator.strip()
+    if not annotator:
+        return []
+    ds: PromptDataset = dataset(project_id)
+    with session_scope() as session:
+        rows = session.execute(
+            _current(session, project_id)
+            .add_columns(Example.name, Example.idx)
+            .join(Example, col(Example.id) == Feedback.example_id)
+            .where(Feedback.annotator == annotator, Feedback.kind == "ranking")
+            .order_by(col(Feedback.id).desc())
+        ).all()
+    return [
+        SavedRanking(
+            fb.example_id,
+            name,
+            ds.prompts[idx],
+            list(fb.payload.get("ranks", [])),
+            bool(fb.payload.get("all_bad", False)),
+            fb.payload.get("correction"),
+            fb.id,
+        )
+        for fb, name, idx in rows
+    ]
+
+
+def my_ranking(example_id: int, annotator: str) -> SavedRanking | None:
+    """``annotator``'s current ranking of one prompt, to fill the form when it is opened again."""
+    example = _get_example(example_id)
+    return next((r for r in my_rankings(example.project_id, annotator) if r.example_id == example_id), None)
