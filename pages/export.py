@@ -9,6 +9,7 @@ import streamlit as st
 
 from pages import ui
 from xil import services
+from xil.services.export import export_file_name
 
 ui.setup("Export")
 st.title("Export")
@@ -40,16 +41,19 @@ else:
     masks = "array"
 if st.button("Prepare export", type="primary", disabled=n == 0):
     suffix = ".zip" if masks == "png" else f".{fmt}"
+    rows = "preferences" if task == "ranking" and pairs == "pairs" else "feedback"
+    # one name for the file, the button's label and the downloaded file (they differed)
+    name = export_file_name(project.name, rows, suffix)
     with tempfile.TemporaryDirectory() as tmp:
-        if task == "ranking" and pairs == "pairs":
+        if rows == "preferences":
             from xil.services import ranking
 
-            path = ranking.export_preferences(pid, Path(tmp) / f"preferences.{fmt}")
+            path = ranking.export_preferences(pid, Path(tmp) / name)
         else:
-            path = services.export_feedback(pid, Path(tmp) / f"feedback{suffix}", fmt=fmt, masks=masks)
-        st.session_state["export"] = (path.name, path.read_bytes())
+            path = services.export_feedback(pid, Path(tmp) / name, fmt=fmt, masks=masks)
+        st.session_state["export"] = (pid, name, path.read_bytes())
 if n == 0:
     st.info("No feedback yet: annotate some examples first.")
-if "export" in st.session_state:
-    name, payload = st.session_state["export"]
-    st.download_button(f"Download {name} ({len(payload) / 1024:.0f} KB)", payload, file_name=f"{project.name}-{name}")
+if (export := st.session_state.get("export")) and export[0] == pid:  # not another project's file
+    _, name, payload = export
+    st.download_button(f"Download {name} ({len(payload) / 1024:.0f} KB)", payload, file_name=name)

@@ -129,3 +129,31 @@ def test_revise_page_has_a_button_plain_prompt_and_counts_corrections(prompts):
     assert code.language == "plaintext" and "Question: How long do I boil an egg?" in code.value
     shown = rendered_markdown(at)
     assert any("boil eggs" in s.value for s in at.success) and not raw_markup(shown)
+
+
+def test_export_page_names_the_file_as_its_button_says(prompts):
+    ranking.save_ranking(ranking.next_prompts(prompts.id)[0], "ada", [1, 2, 3, 4])
+    at = open_page("export", prompts.id)
+    at.radio[1].set_value("pairs").run()
+    button(at, "Prepare export").click().run()
+    [download] = at.get("download_button")
+    assert download.proto.label.startswith("Download ranking-demo-preferences.jsonl (")
+
+
+try:  # the browser fixtures; without Playwright only the browser test below is skipped
+    from tests.test_browser import CHROMIUM, page, server  # noqa: F401
+except pytest.skip.Exception:
+    CHROMIUM = None
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium or Playwright: the browser tests need both")
+def test_download_keeps_the_buttons_name_and_there_is_no_deploy_button(demo, page, server, prompts):
+    ranking.save_ranking(ranking.next_prompts(prompts.id)[0], "ada", [1, 2, 3, 4])
+    page.goto(f"{server}/export?project={prompts.id}&annotator=ada")
+    page.get_by_role("button", name="Prepare export").click()
+    button = page.get_by_role("button", name="Download ranking-demo-feedback.jsonl", exact=False)
+    with page.expect_download() as info:
+        button.click()
+    assert info.value.suggested_filename == "ranking-demo-feedback.jsonl"
+    assert page.get_by_role("button", name="Deploy").count() == 0

@@ -126,3 +126,16 @@ def export_feedback(project_id: int, out: str | Path, fmt: str = "jsonl", masks:
         write_rows(rows, table, fmt)
         archive.write(table, table.name)
     return out
+
+
+# --- file naming: one name for the file written, the download button's label and the saved file ----
+
+
+def export_file_name(project_name: str, rows: str, suffix: str) -> str:
+    """``<project slug>-<rows><suffix>``, e.g. ``decoy-digits-demo-feedback.jsonl``; ``rows`` is
+    ``feedback`` or ``preferences``. The slug keeps letters and digits only, so a project name is safe
+    in a file name and in a button label (which Streamlit renders as Markdown)."""
+    import re
+
+    slug = re.sub(r"[^a-z0-9]+", "-", project_name.lower()).strip("-") or "project"
+    return f"{slug}-{rows}{suffix}"
