@@ -1,99 +1,149 @@
-"""Data: create projects from your own images or from MNIST IDX files."""
+"""Data: create projects from your own images, texts or prompts, or from MNIST IDX files.
+
+Every import goes through the same checked service the command line uses, under the caps of
+:mod:`xil.limits`. A successful import selects the new project and leaves its message on the page
+until the next import (a rerun is needed for the sidebar to list the project).
+"""
 
 from __future__ import annotations
 
 import tempfile
-import zipfile
 from pathlib import Path
 
 import streamlit as st
 
 from pages import ui
 from xil import services
+from xil.limits import limits
+from xil.services import projects
+from xil.train import TrainConfig
 
-MAX_UPLOAD_MB = 200
+MAX_LISTED = 200  # problems shown on the page; the count says how many there are
 
 ui.setup("Data")
 st.title("Data")
+try:
+    caps = limits()
+except ValueError as exc:  # a bad XIL_MAX_* setting: the operator's to fix, say which
+    st.error(ui.md(str(exc)))
+    st.stop()
+
+
+def imported(project_id: int, message: str) -> None:
+    """Select the new project, keep ``message`` (Markdown, user text escaped) and rerun so the
+    sidebar lists the project."""
+    st.session_state["project_id"] = project_id
+    st.session_state["data_message"] = message
+    st.rerun()
+
+
+def refused(summary: str, errors: list[str]) -> None:
+    st.error(ui.md(summary))
+    more = [f"... and {len(errors) - MAX_LISTED} more"] if len(errors) > MAX_LISTED else []
+    st.code("\n".join(errors[:MAX_LISTED] + more), language=None)
+
+
+def start_import() -> None:
+    st.session_state.pop("data_message", None)
+
+
+if message := st.session_state.get("data_message"):
+    st.success(message)
+st.caption(
+    f"Caps: an upload up to {caps.upload_mb:g} MB, a zip unpacking to {caps.archive_mb:g} MB, "
+    f"{caps.image_pixels:,} pixels per image, {caps.dataset_mb:g} MB per image dataset in memory and "
+    f"{caps.text_chars:,} characters per text. The operator raises them with the XIL_MAX_* settings (README)."
+)
+
 st.subheader("Import an image folder")
 st.caption(
     "A zip of a folder with one subfolder per class (e.g. `cats/…png`, `dogs/…png`). Every file is checked "
-    "first; if any is unreadable, a different size or a class is empty, the report lists each and nothing is imported."
+    "first; if any is unreadable, too large, a different size or a class is empty, the report lists each and "
+    "nothing is imported. A first model (plain MLP) is queued for the worker right away."
 )
 upload = st.file_uploader("Image folder (.zip)", type=["zip"])
 name = st.text_input("Project name", placeholder="defaults to the zip's name")
 resize = st.text_input("Resize all images to (HxW, optional)", placeholder="e.g. 28x28")
 if upload is not None and st.button("Import", type="primary"):
+    start_import()
     size = None
     if resize.strip():
         try:
             h, w = (int(v) for v in resize.lower().split("x"))
             size = (h, w)
         except ValueError:
-            st.error(f"Resize takes HxW, like 28x28, not {resize!r}.")
+            st.error(ui.md(f"Resize takes HxW, like 28x28, not {resize!r}."))
             st.stop()
-    if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
-        st.error(f"The zip is {upload.size / 1e6:.0f} MB; the limit is {MAX_UPLOAD_MB} MB.")
-        st.stop()
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            with zipfile.ZipFile(upload) as archive:
-                archive.extractall(tmp)
-        except zipfile.BadZipFile:
-            st.error("That file is not a readable zip archive.")
-            st.stop()
-        root = Path(tmp)
-        entries = [p for p in root.iterdir() if not p.name.startswith((".", "__MACOSX"))]
-        if len(entries) == 1 and entries[0].is_dir():  # the zip holds one top folder
-            root = entries[0]
-        project, report = services.import_image_folder(root, name=name.strip() or Path(upload.name).stem, resize=size)
+    with st.spinner("Checking every image..."):
+        project, report = services.import_image_folder(upload, name=name.strip() or Path(upload.name).stem, resize=size)
     if project is None:
-        st.error(f"{len(report.errors)} problem(s); nothing was imported.")
-        st.code("\n".join(report.errors[:200]))
+        refused(f"{len(report.errors)} problem(s); nothing was imported.", report.errors)
     else:
-        st.success(
-            f"Imported {report.n_images} images into project {project.name!r}. Train a first model on the Train page (method: plain)."
+        services.queue_training(project.id, TrainConfig(method="none"))
+        imported(
+            project.id,
+            f"Imported {report.n_images} images into project **{ui.md(project.name)}** (now selected); its first "
+            "model is being trained (see the Train page).",
         )
 
 st.subheader("Import a text file")
 st.caption(
     "CSV, TSV, JSONL or Parquet (optionally gzipped) with a text column and a label column. Missing columns, "
-    "empty rows, bytes that are not UTF-8 and duplicate ids are reported row by row, and nothing is imported "
-    "until the file is clean. The first model (MiniLM, fine-tuned) is queued for the worker right away."
+    "empty or over-long rows, bytes that are not UTF-8 and duplicate ids are reported row by row, and nothing is "
+    "imported until the file is clean. The first model (MiniLM, fine-tuned) is queued for the worker right away."
 )
 text_upload = st.file_uploader("Text file", type=["csv", "tsv", "jsonl", "json", "parquet", "gz"])
-t1, t2, t3, t4 = st.columns(4)
-text_column = t1.text_input("Text column", "text")
-label_column = t2.text_input("Label column", "label")
-id_column = t3.text_input("Id column (optional)", "")
-text_name = t4.text_input("Project name", placeholder="defaults to the file's name", key="text_name")
-if text_upload is not None and st.button("Import text", type="primary"):
-    if text_upload.size > MAX_UPLOAD_MB * 1024 * 1024:
-        st.error(f"The file is {text_upload.size / 1e6:.0f} MB; the limit is {MAX_UPLOAD_MB} MB.")
-        st.stop()
-    project, report = services.import_text(
-        text_upload.name,
-        data=text_upload.getvalue(),
-        name=text_name.strip() or None,
-        text_column=text_column.strip(),
-        label_column=label_column.strip(),
-        id_column=id_column.strip() or None,
-    )
-    if project is None:
-        st.error(f"{len(report.errors)} problem(s); nothing was imported.")
-        st.code("\n".join(report.errors[:200]))
-    else:
-        services.queue_first_text_model(project.id)
-        st.success(
-            f"Imported {len(report.dataset)} texts into project {project.name!r}; its first model is being trained "
-            "(see the Train page)."
+
+
+def guess(columns: list[str], wanted: tuple[str, ...], fallback: int) -> int:
+    """Index of the first column named like one of ``wanted`` (any case), else ``fallback``."""
+    lowered = [c.lower() for c in columns]
+    return next((lowered.index(w) for w in wanted if w in lowered), min(fallback, len(columns) - 1))
+
+
+if text_upload is not None:
+    columns = projects.text_file_columns(text_upload.name, text_upload.getvalue())
+    key = text_upload.file_id  # a new file gets fresh column pickers
+    t1, t2, t3, t4 = st.columns(4)
+    if columns:
+        text_column = t1.selectbox(
+            "Text column", columns, guess(columns, ("text", "sentence", "review", "content"), 0), key=f"tc-{key}"
         )
+        label_column = t2.selectbox(
+            "Label column", columns, guess(columns, ("label", "labels", "class", "category"), 1), key=f"lc-{key}"
+        )
+        id_options = ["(none)", *columns]
+        id_choice = t3.selectbox("Id column (optional)", id_options, guess(id_options, ("id",), 0), key=f"ic-{key}")
+        id_column = None if id_choice == "(none)" else id_choice
+    else:
+        st.warning("The file's columns could not be read; the import will say why.")
+        text_column, label_column, id_column = "text", "label", None
+    text_name = t4.text_input("Project name", placeholder="defaults to the file's name", key="text_name")
+    if st.button("Import text", type="primary"):
+        start_import()
+        project, report = services.import_text(
+            text_upload.name,
+            data=text_upload.getvalue(),
+            name=text_name.strip() or None,
+            text_column=text_column,
+            label_column=label_column,
+            id_column=id_column,
+        )
+        if project is None:
+            refused(f"{len(report.errors)} problem(s); nothing was imported.", report.errors)
+        else:
+            services.queue_first_text_model(project.id)
+            imported(
+                project.id,
+                f"Imported {len(report.dataset)} texts into project **{ui.md(project.name)}** (now selected); its "
+                "first model is being trained (see the Train page).",
+            )
 
 st.subheader("Import prompts to rank")
 st.caption(
-    'JSONL, one prompt a line: `{"prompt": ..., "candidates": [...]}`; or prompts only, with a causal language '
-    "model (local folder or hub id) that samples the candidates. Bad lines are listed by number; nothing is "
-    "imported until the file is clean."
+    'JSONL (UTF-8), one prompt a line: `{"prompt": ..., "candidates": [...]}`; or prompts only, with a causal '
+    "language model (local folder or hub id) that samples the candidates. Bad lines are listed by number; nothing "
+    "is imported until the file is clean."
 )
 prompt_upload = st.file_uploader("Prompt file (.jsonl)", type=["jsonl", "gz"])
 g1, g2, g3 = st.columns([2, 3, 1])
@@ -102,9 +152,11 @@ generator = g2.text_input("Generator (optional)", placeholder="path or hub id of
 k = g3.number_input("Candidates", 2, 16, 4)
 if prompt_upload is not None and st.button("Import prompts", type="primary"):
     from xil.ranking.generate import GenerationConfig
+    from xil.ranking.prompts import PromptFileError
 
+    start_import()
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / prompt_upload.name
+        path = Path(tmp) / Path(prompt_upload.name).name
         path.write_bytes(prompt_upload.getvalue())
         try:
             with st.spinner("Sampling candidates..." if generator.strip() else "Importing..."):
@@ -114,15 +166,25 @@ if prompt_upload is not None and st.button("Import prompts", type="primary"):
                     generator=generator.strip() or None,
                     generation=GenerationConfig(k=int(k)),
                 )
-            st.success(f"Created ranking project {project.name!r}: rank it on the Rank page.")
+        except PromptFileError as exc:  # the lines name the file as uploaded, not the temporary copy
+            refused(
+                f"{len(exc.errors)} problem(s); nothing was imported.",
+                [e.replace(f"{tmp}/", "") for e in exc.errors],
+            )
+            st.stop()
         except (OSError, ValueError) as exc:
-            st.error(str(exc))
+            st.error(ui.md(str(exc).replace(f"{tmp}/", "")))
+            st.stop()
+    imported(project.id, f"Created ranking project **{ui.md(project.name)}** (now selected): rank it on the Rank page.")
 
 st.subheader("Decoy-MNIST from IDX files")
 folder = st.text_input("Folder on the server with t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]")
 if folder and st.button("Create Decoy-MNIST project"):
+    start_import()
     try:
         project = services.import_mnist(folder, name=f"Decoy-MNIST ({Path(folder).name})")
-        st.success(f"Created project {project.name!r}.")
     except (FileNotFoundError, ValueError) as exc:
-        st.error(str(exc))
+        st.error(ui.md(str(exc)))
+        st.stop()
+    services.queue_training(project.id, TrainConfig(method="none"))
+    imported(project.id, f"Created project **{ui.md(project.name)}** (now selected); its first model is queued.")

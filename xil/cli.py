@@ -75,11 +75,16 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON object."
 @app.command("import-folder")
 def import_folder(
     folder: Path,
-    name: str | None = typer.Option(None, help="Project name (default: the folder's name)."),
+    name: str | None = typer.Option(None, help="Project name (default: the folder's or the zip's name)."),
     resize: str | None = typer.Option(None, help="Resize every image to HxW, e.g. 28x28."),
 ) -> None:
-    """Import an image folder (one subfolder per class); nothing is imported if any file is bad."""
+    """Import an image folder, or a .zip of one (one subfolder per class), and queue its first model;
+    nothing is imported if any file is bad. Caps: XIL_MAX_* settings (see the README)."""
     from xil import services
+    from xil.train import TrainConfig
+
+    if not folder.exists():
+        _fail(f"{folder}: no such folder or zip file")
 
     size = None
     if resize:
@@ -88,12 +93,16 @@ def import_folder(
             size = (h, w)
         except ValueError:
             _fail(f"--resize takes HxW, e.g. 28x28, not {resize!r}")
-    project, report = services.import_image_folder(folder, name=name, resize=size)
+    try:
+        project, report = services.import_image_folder(folder, name=name, resize=size)
+    except ValueError as exc:  # a bad XIL_MAX_* setting
+        _fail(str(exc))
     if project is None:
         for error in report.errors:
             typer.echo(error, err=True)
         _fail(f"{len(report.errors)} problem(s); nothing was imported")
-    typer.echo(f"imported {report.n_images} images into project {project.name!r} (id {project.id})")
+    services.queue_training(project.id, TrainConfig(method="none"))  # as a text import does: a first model
+    typer.echo(f"imported {report.n_images} images into project {project.name!r} (id {project.id}); first model queued")
 
 
 @app.command("import-text")
@@ -104,14 +113,18 @@ def import_text(
     label_column: str = typer.Option("label"),
     id_column: str | None = typer.Option(None),
 ) -> None:
-    """Import a CSV / TSV / JSONL / Parquet text file; nothing is imported if any row is bad."""
+    """Import a CSV / TSV / JSONL / Parquet text file; nothing is imported if any row is bad. Caps:
+    XIL_MAX_UPLOAD_MB for the file, XIL_MAX_TEXT_CHARS for a text."""
     from xil import services
 
     if not path.is_file():
         _fail(f"{path}: no such file")
-    project, report = services.import_text(
-        path, name=name, text_column=text_column, label_column=label_column, id_column=id_column
-    )
+    try:
+        project, report = services.import_text(
+            path, name=name, text_column=text_column, label_column=label_column, id_column=id_column
+        )
+    except ValueError as exc:  # a bad XIL_MAX_* setting
+        _fail(str(exc))
     if project is None:
         for error in report.errors:
             typer.echo(error, err=True)

@@ -1,22 +1,39 @@
-"""Import a user's image folder: one subfolder per class.
+"""Import a user's image folder, or a zip of one: one subfolder per class.
 
-Everything is checked before anything is imported: unreadable files, sizes that differ from the
-rest and empty classes are reported file by file, and the dataset is built only when the report is
-clean (or ``resize`` makes mixed sizes acceptable). Nothing is ever half-imported.
+Everything is checked before the dataset is built, and every problem goes into one report, file by
+file; nothing is ever half-imported. In order:
+
+1. a zip is never extracted: its entries are checked by name (no absolute paths, ``..`` or links),
+   then read one by one in memory, every byte counted against ``XIL_MAX_ARCHIVE_MB``;
+2. each image's header gives its size and mode without decoding a pixel: more pixels than
+   ``XIL_MAX_IMAGE_PIXELS`` (Pillow's decompression-bomb error included), sizes that differ from the
+   rest (unless ``resize``) and a dataset larger than ``XIL_MAX_DATASET_MB`` are reported here;
+3. the images are decoded one at a time, into one preallocated array when nothing was wrong so far,
+   and only to verify them otherwise, so a truncated file still shows up in the same report.
 """
 
 from __future__ import annotations
 
+import struct
+import warnings
+import zipfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
+from xil.data import archive as zip_archive
 from xil.data.base import ImageDataset, stratified_split
+from xil.limits import Limits, limits, megabytes
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+GRAY_MODES = {"1", "L", "I", "I;16", "I;16B", "I;16L", "F"}
 MAX_IMAGES = 50_000
+# folders a zip made on a Mac or Windows carries that are not classes
+SKIPPED_PARTS = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 
 
 @dataclass
@@ -33,15 +50,41 @@ class ImportReport:
         return not self.errors and self.dataset is not None
 
 
+@dataclass(frozen=True)
+class _File:
+    """One file of the import: ``rel`` is what people see, ``open`` gives a fresh binary stream."""
+
+    rel: str
+    label: int
+    open: Callable[[], BinaryIO]
+
+
+@dataclass(frozen=True)
+class _Header:
+    file: _File
+    width: int
+    height: int
+    channels: int
+
+
 def import_image_folder(
-    root: str | Path,
+    root: str | Path | BinaryIO,
     resize: tuple[int, int] | None = None,
     test_fraction: float = 0.2,
     seed: int = 0,
+    name: str | None = None,
 ) -> ImportReport:
-    from PIL import Image, UnidentifiedImageError
+    """A folder, a ``.zip`` file, or an open zip (an upload) -> an :class:`ImportReport` whose
+    ``dataset`` is set only when nothing is wrong. A bad cap setting raises ValueError."""
+    caps = limits()
+    if isinstance(root, (str, Path)) and not Path(root).is_file():
+        return _import_folder(Path(root), resize, test_fraction, seed, name, caps)
+    return _import_zip(root, resize, test_fraction, seed, name, caps)
 
-    root = Path(root)
+
+def _import_folder(
+    root: Path, resize: tuple[int, int] | None, test_fraction: float, seed: int, name: str | None, caps: Limits
+) -> ImportReport:
     report = ImportReport()
     if not root.is_dir():
         report.errors.append(f"{root}: not a folder")
@@ -50,58 +93,230 @@ def import_image_folder(
     if len(class_dirs) < 2:
         report.errors.append(f"{root}: needs one subfolder per class, at least two (found {len(class_dirs)})")
         return report
-
-    loaded: list[tuple[str, int, np.ndarray]] = []
+    files = []
     for label, class_dir in enumerate(class_dirs):
-        files = sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
-        report.classes[class_dir.name] = 0
-        for path in files:
-            rel = str(path.relative_to(root))
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                report.errors.append(f"{rel}: not an image file (suffix {path.suffix or 'none'})")
-                continue
-            try:
-                with Image.open(path) as im:
-                    im.load()
-                    mode = "L" if im.mode in ("1", "L", "I", "I;16", "F") else "RGB"
-                    im = im.convert(mode)
-                    if resize is not None:
-                        im = im.resize((resize[1], resize[0]))
-                    array = np.asarray(im, dtype=np.float32) / 255.0
-            except (UnidentifiedImageError, OSError, ValueError) as exc:
-                report.errors.append(f"{rel}: unreadable image ({exc.__class__.__name__}: {exc})")
-                continue
-            loaded.append((rel, label, array if array.ndim == 3 else array[..., None]))
-            report.classes[class_dir.name] += 1
-        if report.classes[class_dir.name] == 0:
-            report.errors.append(f"{class_dir.name}/: empty class (no readable images)")
+        for path in sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            files.append(_File(str(path.relative_to(root)), label, lambda p=path: open(p, "rb")))
+    classes = [d.name for d in class_dirs]
+    return _build(files, classes, name or root.name, resize, test_fraction, seed, caps, report)
 
-    report.n_images = len(loaded)
+
+def _import_zip(
+    source: str | Path | BinaryIO,
+    resize: tuple[int, int] | None,
+    test_fraction: float,
+    seed: int,
+    name: str | None,
+    caps: Limits,
+) -> ImportReport:
+    report = ImportReport()
+    label = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "the upload")
+    size = _size_of(source)
+    if size > caps.upload_bytes:
+        report.errors.append(
+            f"{label}: {megabytes(size)}, more than the {megabytes(caps.upload_bytes)} an upload may have "
+            "(XIL_MAX_UPLOAD_MB)"
+        )
+        return report
+    try:
+        archive = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        report.errors.append(f"{label}: not a readable zip archive ({exc})")
+        return report
+    with archive:
+        members, errors = zip_archive.members(archive, caps.archive_bytes)
+        if errors:  # unsafe names or a declared size over the cap: read nothing at all
+            report.errors += errors
+            return report
+        members = _drop_top_folder([m for m in members if not _skipped(m.parts)])
+        classes = sorted({m.parts[0] for m in members if len(m.parts) > 1 or m.is_dir})
+        if len(classes) < 2:
+            report.errors.append(
+                f"{label}: needs one folder per class, at least two (found {len(classes)}), "
+                "either at the top of the zip or inside one top folder"
+            )
+            return report
+        reader = zip_archive.BoundedReader(archive, caps.archive_bytes)
+        files = []
+        for member in sorted((m for m in members if not m.is_dir and len(m.parts) > 1), key=lambda m: m.parts):
+            rel = "/".join(member.parts)
+            if Path(rel).suffix.lower() in IMAGE_SUFFIXES:
+                try:
+                    reader.count(member)
+                except zip_archive.ArchiveTooLarge as exc:
+                    report.errors.append(str(exc))
+                    return report
+                except zip_archive.ENTRY_ERRORS as exc:
+                    report.errors.append(f"{rel}: unreadable entry ({exc.__class__.__name__}: {exc})")
+                    continue
+            files.append(_File(rel, classes.index(member.parts[0]), lambda m=member: reader.open(m)))
+        stem = Path(str(label)).stem if label != "the upload" else "upload"
+        return _build(files, classes, name or stem, resize, test_fraction, seed, caps, report)
+
+
+def _size_of(source: str | Path | BinaryIO) -> int:
+    if isinstance(source, (str, Path)):
+        return Path(source).stat().st_size
+    position = source.seek(0, 2)
+    source.seek(0)
+    return position
+
+
+def _skipped(parts: tuple[str, ...]) -> bool:
+    return any(p.startswith(".") or p in SKIPPED_PARTS for p in parts)
+
+
+def _drop_top_folder(members: list[zip_archive.Member]) -> list[zip_archive.Member]:
+    """A zip of a folder holds one top folder with the classes in it; a zip of the class folders
+    holds them at its top. Both import the same."""
+    tops = {m.parts[0] for m in members}
+    if len(tops) == 1 and all(len(m.parts) > 1 or m.is_dir for m in members):
+        return [zip_archive.Member(m.info, m.parts[1:]) for m in members if len(m.parts) > 1]
+    return members
+
+
+# --- the checks and the build, the same for folders and zips -----------------------------------
+
+# what a damaged image raises in Pillow, beyond its own UnidentifiedImageError (an OSError)
+_UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, struct.error, *zip_archive.ENTRY_ERRORS)
+
+
+def _build(
+    files: list[_File],
+    class_names: list[str],
+    name: str,
+    resize: tuple[int, int] | None,
+    test_fraction: float,
+    seed: int,
+    caps: Limits,
+    report: ImportReport,
+) -> ImportReport:
+    report.classes = {c: 0 for c in class_names}
+    headers = [h for f in files if (h := _header(f, caps, report)) is not None]
+    report.n_images = len(headers)
     if report.n_images > MAX_IMAGES:
         report.errors.append(f"{report.n_images} images: more than the {MAX_IMAGES} an import takes")
-    if loaded:
-        sizes = Counter(a.shape[:2] for _, _, a in loaded)
-        common = sizes.most_common(1)[0][0]
-        for rel, _, array in loaded:
-            if array.shape[:2] != common:
-                report.errors.append(
-                    f"{rel}: size {array.shape[1]}x{array.shape[0]} differs from the "
-                    f"{common[1]}x{common[0]} of most images (import with a resize to accept)"
-                )
-    if report.errors:
+    height, width = resize or _common_size(headers, report)
+    channels = 3 if any(h.channels == 3 for h in headers) else 1
+    n_bytes = len(headers) * channels * height * width * 4
+    if n_bytes > caps.dataset_bytes:
+        report.errors.append(
+            f"{len(headers)} images of {channels}x{height}x{width} take {megabytes(n_bytes)} as float32, more than "
+            f"the {megabytes(caps.dataset_bytes)} a dataset may take (XIL_MAX_DATASET_MB); import with a smaller "
+            "resize or fewer images"
+        )
+    # Only a clean report gets the array; otherwise each image is decoded just to check it.
+    images = None if report.errors else np.empty((len(headers), channels, height, width), dtype=np.float32)
+    kept: list[_Header] = []
+    for header in headers:
+        array = _decode(header, resize, channels, report)
+        if array is None:
+            continue
+        if images is not None:
+            if array.shape != images.shape[1:]:  # a header that disagrees with its own pixels
+                report.errors.append(f"{header.file.rel}: decodes to {array.shape}, its header said {images.shape[1:]}")
+                images = None
+                continue
+            images[len(kept)] = array
+        kept.append(header)
+        report.classes[class_names[header.file.label]] += 1
+    for class_name, count in report.classes.items():
+        if count == 0:
+            report.errors.append(f"{class_name}/: empty class (no readable images)")
+    if report.errors or images is None:
         return report
-
-    channels = 3 if any(a.shape[2] == 3 for _, _, a in loaded) else 1
-    images = np.stack([np.repeat(a, 3, axis=2) if a.shape[2] < channels else a for _, _, a in loaded]).transpose(
-        0, 3, 1, 2
-    )
-    labels = np.array([label for _, label, _ in loaded], dtype=np.int64)
+    labels = np.array([h.file.label for h in kept], dtype=np.int64)
     report.dataset = ImageDataset(
-        name=root.name,
-        images=np.ascontiguousarray(images, dtype=np.float32),
+        name=name,
+        images=images,
         labels=labels,
         split=stratified_split(labels, test_fraction, seed),
-        class_names=[d.name for d in class_dirs],
-        names=[rel for rel, _, _ in loaded],
+        class_names=class_names,
+        names=[h.file.rel for h in kept],
     )
     return report
+
+
+def _opened(file: _File):
+    """The file's stream, opened as an image with Pillow's decompression-bomb warning silenced (the
+    pixel cap below is the check that counts). Pillow refuses above twice its own limit, so the limit
+    is raised when an operator raises ours beyond it."""
+    from PIL import Image
+
+    cap = limits().image_pixels
+    if Image.MAX_IMAGE_PIXELS is not None and cap > Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = cap
+    stream = file.open()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return stream, Image.open(stream)
+    except BaseException:
+        stream.close()
+        raise
+
+
+def _header(file: _File, caps: Limits, report: ImportReport) -> _Header | None:
+    """Size and mode from the header only; None (and a line in the report) for a file that fails."""
+    from PIL import Image
+
+    suffix = Path(file.rel).suffix
+    if suffix.lower() not in IMAGE_SUFFIXES:
+        report.errors.append(f"{file.rel}: not an image file (suffix {suffix or 'none'})")
+        return None
+    try:
+        stream, image = _opened(file)
+        with stream, image:
+            (width, height), mode = image.size, image.mode
+    except Image.DecompressionBombError as exc:
+        report.errors.append(f"{file.rel}: {_too_many_pixels(caps)} ({exc})")
+        return None
+    except _UNREADABLE as exc:
+        report.errors.append(f"{file.rel}: unreadable image ({exc.__class__.__name__}: {exc})")
+        return None
+    if width * height > caps.image_pixels:
+        report.errors.append(f"{file.rel}: {width}x{height} is {width * height:,} pixels; {_too_many_pixels(caps)}")
+        return None
+    return _Header(file, width, height, 1 if mode in GRAY_MODES else 3)
+
+
+def _too_many_pixels(caps: Limits) -> str:
+    return (
+        f"an image may have at most {caps.image_pixels:,} pixels (XIL_MAX_IMAGE_PIXELS); "
+        "scale it down before the import"
+    )
+
+
+def _common_size(headers: list[_Header], report: ImportReport) -> tuple[int, int]:
+    """The most common (height, width); each image of another size is a line in the report."""
+    if not headers:
+        return 0, 0
+    height, width = Counter((h.height, h.width) for h in headers).most_common(1)[0][0]
+    for h in headers:
+        if (h.height, h.width) != (height, width):
+            report.errors.append(
+                f"{h.file.rel}: size {h.width}x{h.height} differs from the {width}x{height} of most images "
+                "(import with a resize to accept)"
+            )
+    return height, width
+
+
+def _decode(header: _Header, resize: tuple[int, int] | None, channels: int, report: ImportReport) -> np.ndarray | None:
+    """One image as ``(C, H, W)`` float32 in [0, 1]; None (and a line in the report) when it fails."""
+    from PIL import Image
+
+    try:
+        stream, image = _opened(header.file)
+        with stream, image:
+            image.load()
+            image = image.convert("L" if header.channels == 1 else "RGB")
+            if resize is not None:
+                image = image.resize((resize[1], resize[0]))
+            array = np.asarray(image, dtype=np.uint8)
+    except (Image.DecompressionBombError, *_UNREADABLE) as exc:
+        report.errors.append(f"{header.file.rel}: unreadable image ({exc.__class__.__name__}: {exc})")
+        return None
+    array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+    if array.shape[0] < channels:
+        array = np.repeat(array, channels, axis=0)
+    return array.astype(np.float32) / 255.0

@@ -7,18 +7,21 @@ shown on (word pieces are summed into their word).
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from xil.data.base import stratified_split
+from xil.limits import Limits, limits, megabytes
 
 MAX_ROWS = 200_000
-MAX_TEXT_CHARS = 20_000
+PEEK_BYTES = 1 << 20  # enough of a file to name its columns
 
 
 @dataclass
@@ -82,19 +85,87 @@ class TextImportReport:
         return not self.errors and self.dataset is not None
 
 
-def _read_rows(path: Path, data: bytes, report: TextImportReport) -> list[dict] | None:
+def _gunzip(data: bytes, max_bytes: int) -> bytes:
+    """At most ``max_bytes + 1`` bytes of a gzip stream: a small file that unpacks to gigabytes stops
+    at the cap instead of filling memory. OSError / EOFError / zlib.error for a broken file."""
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+        return f.read(max_bytes + 1)
+
+
+def _unpacked(path: Path, data: bytes, caps: Limits, report: TextImportReport) -> tuple[bytes, str] | None:
+    """The file's bytes after gunzip (under the size cap) and the suffix that says its format."""
     suffix = path.suffix.lower()
     if suffix == ".gz":
-        data = gzip.decompress(data)
-        suffix = Path(path.stem).suffix.lower()
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
         try:
-            return pq.read_table(io.BytesIO(data)).to_pylist()
-        except Exception as exc:
-            report.errors.append(f"{path.name}: not a readable Parquet file ({exc})")
+            data = _gunzip(data, caps.upload_bytes)
+        except (OSError, EOFError, zlib.error) as exc:
+            report.errors.append(f"{path.name}: not a readable gzip file ({exc})")
             return None
+        if len(data) > caps.upload_bytes:
+            report.errors.append(
+                f"{path.name}: unpacks to more than the {megabytes(caps.upload_bytes)} a text file may have "
+                "(XIL_MAX_UPLOAD_MB)"
+            )
+            return None
+        suffix = Path(path.stem).suffix.lower()
+    return data, suffix
+
+
+def _read_parquet(path: Path, data: bytes, caps: Limits, report: TextImportReport) -> list[dict] | None:
+    """Rows of a Parquet file once they are known to fit: the row count and encoded size from the
+    metadata, then the decoded size of the string columns, read with their dictionaries kept (one long
+    string repeated on every row is a few bytes in the file and gigabytes as Python strings)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(io.BytesIO(data))
+        meta = file.metadata
+        encoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if meta.num_rows > MAX_ROWS:
+            report.errors.append(f"{path.name}: {meta.num_rows} rows, more than the {MAX_ROWS} an import takes")
+            return None
+        strings = [f.name for f in file.schema_arrow if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        table = pq.read_table(io.BytesIO(data), read_dictionary=strings)
+        size = max(encoded, _decoded_string_bytes(table))
+        if size > caps.upload_bytes:
+            report.errors.append(
+                f"{path.name}: {megabytes(size)} once decoded, more than the {megabytes(caps.upload_bytes)} a "
+                "text file may have (XIL_MAX_UPLOAD_MB)"
+            )
+            return None
+        return table.to_pylist()
+    except Exception as exc:
+        report.errors.append(f"{path.name}: not a readable Parquet file ({exc})")
+        return None
+
+
+def _decoded_string_bytes(table) -> int:
+    """Bytes the string columns take once every dictionary entry is expanded, computed from the
+    lengths of the dictionary values, without expanding them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    total = 0
+    for column in table.columns:
+        for chunk in column.chunks:
+            if pa.types.is_dictionary(chunk.type) and pa.types.is_string(chunk.type.value_type):
+                lengths = pc.take(pc.binary_length(chunk.dictionary), chunk.indices)
+            elif pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type):
+                lengths = pc.binary_length(chunk)
+            else:
+                continue
+            total += pc.sum(lengths).as_py() or 0
+    return total
+
+
+def _read_rows(path: Path, data: bytes, caps: Limits, report: TextImportReport) -> list[dict] | None:
+    unpacked = _unpacked(path, data, caps, report)
+    if unpacked is None:
+        return None
+    data, suffix = unpacked
+    if suffix == ".parquet":
+        return _read_parquet(path, data, caps, report)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -117,13 +188,11 @@ def _read_rows(path: Path, data: bytes, report: TextImportReport) -> list[dict] 
             rows.append(row)
         return rows
     if suffix in (".csv", ".tsv"):
-        import csv
-
         reader = csv.DictReader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ",")
         try:
             return list(reader)
-        except csv.Error as exc:
-            report.errors.append(f"{path.name}: not a readable CSV file ({exc})")
+        except csv.Error as exc:  # e.g. a field longer than csv's own limit: say where
+            report.errors.append(f"{path.name}: line {reader.line_num}: not readable as CSV ({exc})")
             return None
     report.errors.append(f"{path.name}: unsupported file type {suffix or '(none)'}; use .csv, .tsv, .jsonl or .parquet")
     return None
@@ -141,11 +210,18 @@ def import_text_file(
     """Read CSV / TSV / JSONL / Parquet (optionally .gz) into a :class:`TextDataset`.
 
     Every row is checked first; the dataset is built only when nothing is wrong."""
-    path = Path(path)
+    path, caps = Path(path), limits()
     report = TextImportReport()
+    size = len(data) if data is not None else path.stat().st_size
+    if size > caps.upload_bytes:
+        report.errors.append(
+            f"{path.name}: {megabytes(size)}, more than the {megabytes(caps.upload_bytes)} a text file may have "
+            "(XIL_MAX_UPLOAD_MB)"
+        )
+        return report
     if data is None:
         data = path.read_bytes()
-    rows = _read_rows(path, data, report)
+    rows = _read_rows(path, data, caps, report)
     if rows is None or report.errors:
         return report
     if not rows:
@@ -166,8 +242,11 @@ def import_text_file(
         if text is None or not str(text).strip():
             report.errors.append(f"row {number}: empty text")
             continue
-        if len(str(text)) > MAX_TEXT_CHARS:
-            report.errors.append(f"row {number}: text of {len(str(text))} characters (limit {MAX_TEXT_CHARS})")
+        if len(str(text)) > caps.text_chars:
+            report.errors.append(
+                f"row {number}: text of {len(str(text)):,} characters, more than the {caps.text_chars:,} a text "
+                "may have (XIL_MAX_TEXT_CHARS); shorten it or raise the cap"
+            )
             continue
         if label is None or str(label).strip() == "":
             report.errors.append(f"row {number}: empty label")
@@ -199,6 +278,35 @@ def import_text_file(
         ids=ids,
     )
     return report
+
+
+def file_columns(path: str | Path, data: bytes) -> list[str]:
+    """The column names of a text file, in file order, from its first megabyte (a Parquet file's
+    schema): what the Data page offers to pick from. Empty when they cannot be read; the import
+    itself then says why."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".gz":
+            data, suffix = _gunzip(data, PEEK_BYTES), Path(path.stem).suffix.lower()
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.ParquetFile(io.BytesIO(data)).schema_arrow.names)
+        text = data[:PEEK_BYTES].decode("utf-8-sig", errors="replace")
+        if suffix in (".csv", ".tsv"):
+            return next(csv.reader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ","), [])
+        columns: dict[str, None] = {}
+        for line in text.splitlines()[:100]:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict):
+                columns.update(dict.fromkeys(map(str, row)))
+        return list(columns)
+    except Exception:  # an unreadable file: the import reports it properly
+        return []
 
 
 def from_hf_dataset(

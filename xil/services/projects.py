@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections import Counter
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -122,13 +122,15 @@ def import_mnist(folder: str | Path, name: str = "Decoy-MNIST", limit: int | Non
 
 
 def import_image_folder(
-    folder: str | Path, name: str | None = None, resize: tuple[int, int] | None = None
+    folder: str | Path | BinaryIO, name: str | None = None, resize: tuple[int, int] | None = None
 ) -> tuple[Project | None, ImportReport]:
-    """Import only when every file is fine; otherwise return the report and import nothing."""
-    report = data.import_image_folder(folder, resize=resize)
+    """Import a folder, a ``.zip`` of one or an uploaded zip (an open binary file) only when every file
+    is fine; otherwise return the report and import nothing. The zip is read in memory under the caps
+    of :mod:`xil.limits`, never extracted. Default name: the folder's (or the zip's)."""
+    report = data.import_image_folder(folder, resize=resize, name=name)
     if not report.ok:
         return None, report
-    name = name or Path(folder).name
+    name = name or report.dataset.name
     with session_scope() as session:
         if session.scalar(select(Project).where(Project.name == name)) is not None:
             report.errors.append(f"a project named {name!r} exists already")
@@ -156,12 +158,20 @@ def import_text(
     return create_project(name, report.dataset, "text-file"), report
 
 
+def text_file_columns(path: str | Path, data: bytes) -> list[str]:
+    """The columns of a text file about to be imported (from its first megabyte), for picking the text,
+    label and id columns; empty when they cannot be read."""
+    from xil.data.text import file_columns
+
+    return file_columns(path, data)
+
+
 def import_prompts(path: str | Path, name: str | None = None, generator: str | None = None, generation=None) -> Project:
     """A ranking project from a JSONL prompt file. With ``generator`` (a Hugging Face causal LM by local
     path or hub id) the K candidates of each prompt are sampled from it (``generation``: a
     GenerationConfig) and the file needs only ``prompt``; otherwise each line brings its
     ``candidates``. A bad line raises PromptFileError listing every one, and nothing is imported."""
-    from xil.ranking.prompts import PromptFileError, load_prompt_file
+    from xil.ranking.prompts import load_prompt_file, load_prompts_only
 
     path = Path(path)
     name = name or path.name.split(".")[0]
@@ -171,20 +181,7 @@ def import_prompts(path: str | Path, name: str | None = None, generator: str | N
         )
     from xil.ranking.generate import GenerationConfig, sample_candidates
 
-    prompts, errors = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            prompt = json.loads(line).get("prompt") if line.lstrip().startswith("{") else line.strip()
-        except (json.JSONDecodeError, AttributeError):
-            prompt = None
-        if not isinstance(prompt, str) or not prompt.strip():
-            errors.append(f"{path}:{number}: expected a JSON object with a 'prompt' string, or a plain line")
-            continue
-        prompts.append(prompt.strip())
-    if errors or not prompts:
-        raise PromptFileError(path, errors or [f"{path}: no prompts"])
+    prompts = load_prompts_only(path)
     candidates = sample_candidates(generator, prompts, generation or GenerationConfig())
     rows = [{"prompt": p, "candidates": c} for p, c in zip(prompts, candidates, strict=True)]
     return create_project(name, PromptDataset.from_rows(name, rows, source=generator), "generated")
