@@ -45,7 +45,7 @@ if task == "ranking":
             try:
                 st.success(f"Queued job {services.queue_training(pid, cfg).id}.")
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(ui.md(str(exc)))  # the message can quote a backbone path
 if task != "ranking":  # classifiers: images and texts
     if task == "text":
         from xil.train.text_config import TextTrainConfig as Config
@@ -99,7 +99,7 @@ if task != "ranking":  # classifiers: images and texts
             job = services.queue_training(pid, cfg)
             st.success(f"Queued job {job.id}. A worker picks it up in a moment.")
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(ui.md(str(exc)))  # the message can quote a backbone path
 
 
 # per-epoch curves: classifier jobs record the cross-entropy, reward jobs the training pair accuracy
@@ -158,7 +158,7 @@ def jobs_panel() -> None:
                     services.cancel_job(job.id)
                     st.rerun()
             if job.error:
-                st.error(job.error.splitlines()[0])
+                st.error(ui.md(job.error.splitlines()[0]))  # a failed job can quote user text
             if job.status == "succeeded" and job.metrics:
                 st.success(
                     f"New model version ready: {result_text(job.metrics)}. "

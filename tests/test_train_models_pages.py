@@ -85,6 +85,15 @@ def test_cancel_says_cancelling_until_the_epoch_ends(demo):
     assert list(at.dataframe[0].value["status"]) == ["cancelling"]
 
 
+def test_a_failed_jobs_error_is_shown_as_text(demo):
+    services.queue_training(demo.project_id, TrainConfig(method="none", epochs=1))
+    job = jobs.claim("w1")
+    jobs.fail(job.id, "w1", "could not load ![](http://127.0.0.1:9/x) <img src=x>\nTraceback ...")
+    at = open_page(demo.project_id, "train")
+    [error] = at.error
+    assert "127" in error.value and not raw_markup(error.value)
+
+
 @pytest.fixture
 def reviews(demo, tmp_path):
     """The review demo (text) with a tiny first model and no queued first MiniLM job."""
