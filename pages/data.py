@@ -33,6 +33,8 @@ def imported(project_id: int, message: str) -> None:
     """Select the new project, keep ``message`` (Markdown, user text escaped) and rerun so the
     sidebar lists the project."""
     st.session_state["project_id"] = project_id
+    for key in ("example_id", "back_trail"):  # they belonged to the project selected before
+        st.session_state.pop(key, None)
     st.session_state["data_message"] = message
     st.rerun()
 

@@ -209,7 +209,7 @@ def _build(
     images = None if report.errors else np.empty((len(headers), channels, height, width), dtype=np.float32)
     kept: list[_Header] = []
     for header in headers:
-        array = _decode(header, resize, channels, report)
+        array = _decode(header, resize, channels, caps, report)
         if array is None:
             continue
         if images is not None:
@@ -237,15 +237,14 @@ def _build(
     return report
 
 
-def _opened(file: _File):
+def _opened(file: _File, caps: Limits):
     """The file's stream, opened as an image with Pillow's decompression-bomb warning silenced (the
     pixel cap below is the check that counts). Pillow refuses above twice its own limit, so the limit
     is raised when an operator raises ours beyond it."""
     from PIL import Image
 
-    cap = limits().image_pixels
-    if Image.MAX_IMAGE_PIXELS is not None and cap > Image.MAX_IMAGE_PIXELS:
-        Image.MAX_IMAGE_PIXELS = cap
+    if Image.MAX_IMAGE_PIXELS is not None and caps.image_pixels > Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = caps.image_pixels
     stream = file.open()
     try:
         with warnings.catch_warnings():
@@ -265,7 +264,7 @@ def _header(file: _File, caps: Limits, report: ImportReport) -> _Header | None:
         report.errors.append(f"{file.rel}: not an image file (suffix {suffix or 'none'})")
         return None
     try:
-        stream, image = _opened(file)
+        stream, image = _opened(file, caps)
         with stream, image:
             (width, height), mode = image.size, image.mode
     except Image.DecompressionBombError as exc:
@@ -301,12 +300,14 @@ def _common_size(headers: list[_Header], report: ImportReport) -> tuple[int, int
     return height, width
 
 
-def _decode(header: _Header, resize: tuple[int, int] | None, channels: int, report: ImportReport) -> np.ndarray | None:
+def _decode(
+    header: _Header, resize: tuple[int, int] | None, channels: int, caps: Limits, report: ImportReport
+) -> np.ndarray | None:
     """One image as ``(C, H, W)`` float32 in [0, 1]; None (and a line in the report) when it fails."""
     from PIL import Image
 
     try:
-        stream, image = _opened(header.file)
+        stream, image = _opened(header.file, caps)
         with stream, image:
             image.load()
             image = image.convert("L" if header.channels == 1 else "RGB")
