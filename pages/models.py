@@ -63,7 +63,7 @@ if task == "text":
 
 def table(columns: dict[str, str], with_details: bool) -> list[str]:
     """Show the columns some version has; return the metric keys shown."""
-    shown = [key for key in columns if any(key in metrics[v.id] for v in versions)]
+    shown = [key for key in columns if any(metrics[v.id].get(key) is not None for v in versions)]
     rows = []
     for v in versions:
         row: dict = {"version": v.version}
@@ -82,7 +82,7 @@ def table(columns: dict[str, str], with_details: bool) -> list[str]:
 
 
 shown = table(MAIN, with_details=True)
-if task == "text" and any(key in metrics[v.id] for v in versions for key in EXPLANATIONS):
+if task == "text" and any(metrics[v.id].get(key) is not None for v in versions for key in EXPLANATIONS):
     st.markdown("**Explanations**")
     shown += table(EXPLANATIONS, with_details=False)
 if caption := " ".join(text for key, text in CAPTIONS.items() if key in shown):

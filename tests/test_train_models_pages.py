@@ -176,6 +176,7 @@ def test_models_page_compares_every_version_on_todays_marks(demo):
     assert len(marks) == 2 and all(m != "" for m in marks)  # the first version too
     assert marks[0] == marks[1]  # same weights, same marks: the same score
     assert list(table["lambda"]) == ["", "43,036"]
+    assert "wrong-reason (known shortcut)" in table.columns
     assert list(table["method"]) == ["Plain (cross-entropy only)", "RRR (input gradients)"]
     captions = " ".join(c.value for c in at.caption)
     assert "your marks" in captions and "Plausibility" not in captions  # no relevant marks, no such column
@@ -194,12 +195,14 @@ def test_models_page_splits_the_text_table_and_escapes_class_names(demo, tmp_pat
     model, tokenizer = tiny_classifier(num_labels=2)
     metrics = {"test_acc": 0.5, "token_f1": 0.25, "iou": 0.2, "auprc": 0.3, "comprehensiveness": 0.1}
     metrics |= {"sufficiency": 0.05, "plausibility": 0.25, "lambda": 0.00123}
+    plain = {"test_acc": 0.5, "lambda": None}  # a plain job stores lambda None: no empty column for it
+    text_service.register_text_model(project.id, model, tokenizer, TextTrainConfig(method="none"), plain)
     text_service.register_text_model(project.id, model, tokenizer, TextTrainConfig(method="rrr"), metrics)
     at = open_page(project.id, "models")
     main, explanations = (d.value for d in at.dataframe[:2])
     assert "sufficiency" in explanations.columns and "sufficiency" not in main.columns
-    assert list(main["lambda"]) == ["0.00123"]
-    assert list(main["method"]) == ["RRR (irrelevant tokens)"]
+    assert list(main["lambda"]) == ["", "0.00123"]
+    assert list(main["method"]) == ["Plain (cross-entropy only)", "RRR (irrelevant tokens)"]
     shown = "\n".join(m.value for m in at.markdown)
     assert "\\<img src\\=x\\>" in shown or "\\!\\[\\]\\(http\\:" in shown  # the class name, as text
     assert not raw_markup(shown)
