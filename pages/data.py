@@ -104,8 +104,10 @@ def guess(columns: list[str], wanted: tuple[str, ...], fallback: int) -> int:
 
 
 if text_upload is not None:
-    columns = projects.text_file_columns(text_upload.name, text_upload.getvalue())
-    key = text_upload.file_id  # a new file gets fresh column pickers
+    key = text_upload.file_id  # a new file gets fresh column pickers; its columns are read once
+    if f"columns-{key}" not in st.session_state:
+        st.session_state[f"columns-{key}"] = projects.text_file_columns(text_upload.name, text_upload.getvalue())
+    columns = st.session_state[f"columns-{key}"]
     t1, t2, t3, t4 = st.columns(4)
     if columns:
         text_column = t1.selectbox(
