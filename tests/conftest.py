@@ -62,6 +62,8 @@ def xil_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("XIL_HOME", str(home))
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("XIL_PRECISION", "float32")
+    # what an operator allows visitors to name as paths: the test's own files and the shared data
+    monkeypatch.setenv("XIL_DATA_DIRS", os.pathsep.join([str(tmp_path), str(SHARED_DATA)]))
     db.reset_engines()
     _clear_caches()
     yield home

@@ -2,23 +2,64 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from xil.ranking.config import RewardConfig
 
-app = typer.Typer(help="xil: explanatory interactive learning studio.", no_args_is_help=True)
+
+def _debug() -> bool:
+    return os.environ.get("XIL_DEBUG", "0") not in ("", "0", "false")
+
+
+def explain_error(exc: BaseException) -> str:
+    """One line a person can act on, for an error that reached the command line."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    if isinstance(exc, (ValueError, OSError, RuntimeError, LookupError)):
+        return str(exc)
+    return f"{exc.__class__.__name__}: {exc}"
+
+
+class _Commands(TyperGroup):
+    """Every command's unexpected error becomes ``error: ...`` in one or two lines and exit code 1;
+    ``--debug`` (or ``XIL_DEBUG=1``) shows the traceback instead."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if _debug():
+                raise
+            typer.secho(f"error: {explain_error(exc)}", fg=typer.colors.RED, err=True)
+            typer.echo("(run with --debug, or XIL_DEBUG=1, for the traceback)", err=True)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(help="xil: explanatory interactive learning studio.", no_args_is_help=True, cls=_Commands)
 bench_app = typer.Typer(help="Benchmarks: print one JSON object of measured numbers.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 rit_app = typer.Typer(help="Revision by retrieval (RiT): corrections that revise later prompts.", no_args_is_help=True)
 app.add_typer(rit_app, name="rit")
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")) -> None:
+    if debug:
+        os.environ["XIL_DEBUG"] = "1"
 
 
 def _fail(message: str) -> None:
@@ -46,21 +87,61 @@ def worker(once: bool = typer.Option(False, help="Run the jobs queued now, then 
     typer.echo(f"ran {ran} job(s)")
 
 
+def _is_loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 @app.command()
 def serve(
+    address: str = typer.Option(
+        "127.0.0.1",
+        help="Address to listen on. The studio has no login yet: anything but loopback exposes it to the network.",
+    ),
     worker: bool = typer.Option(True, help="Start a worker process beside the app."),
 ) -> None:
-    """Seed the demo and start the Streamlit app (port: STREAMLIT_SERVER_PORT, default 8501)."""
+    """Seed the demo and start the Streamlit app (port: STREAMLIT_SERVER_PORT, default 8501). SIGTERM or
+    Ctrl-C stops the app and its worker (which hands back a running job)."""
     from xil import services
 
+    if not _is_loopback(address):
+        typer.secho(
+            f"warning: listening on {address} with no login: anyone who reaches this port can annotate, "
+            "import, train and export.",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     services.seed_demo()
     env = {**os.environ, "XIL_START_WORKER": "0"}  # this command owns the worker
-    helper = subprocess.Popen([sys.executable, "-m", "xil.cli", "worker"], env=env) if worker else None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the `finally` below: children go too
+    children: list[subprocess.Popen] = []
     try:
-        subprocess.call([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py")], env=env)
+        if worker:
+            children.append(subprocess.Popen([sys.executable, "-m", "xil.cli", "worker"], env=env))
+        streamlit = [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py")]
+        children.append(subprocess.Popen([*streamlit, "--server.address", address], env=env))
+        children[-1].wait()
+    except KeyboardInterrupt:
+        pass
     finally:
-        if helper is not None:
-            helper.terminate()
+        _stop(children)
+
+
+def _stop(children: list[subprocess.Popen], grace_s: float = 30.0) -> None:
+    """SIGTERM each child, wait for it (a worker hands back its job), kill what is still there."""
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 @app.command()
@@ -167,7 +248,7 @@ def import_mnist(
     from xil import services
 
     try:
-        project = services.import_mnist(folder, name=name, limit=limit)
+        project = services.import_mnist(folder, name=name, limit=limit, trusted=True)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     typer.echo(f"created project {project.name!r} (id {project.id})")
@@ -187,6 +268,8 @@ def export(
         path = services.export_feedback(project, out, fmt=fmt, masks=masks)
     except ValueError as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc.strerror or exc} (the previous file there, if any, is unchanged)")
     typer.echo(f"wrote {path}")
 
 

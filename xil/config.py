@@ -7,7 +7,7 @@ from pathlib import Path
 
 from db.engine import default_url, with_driver
 
-__all__ = ["database_url", "device", "home", "precision", "with_driver"]
+__all__ = ["data_roots", "database_url", "device", "home", "looks_like_path", "precision", "readable_path", "with_driver"]
 
 
 def home() -> Path:
@@ -15,6 +15,32 @@ def home() -> Path:
     path = Path(os.environ.get("XIL_HOME", "xil-data")).resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def data_roots() -> list[Path]:
+    """The folders a visitor of the app may name as a path (an MNIST folder, a local backbone): the data
+    directory and the folders the operator lists in ``XIL_DATA_DIRS`` (separated by ``os.pathsep``)."""
+    extra = [Path(p).expanduser().resolve() for p in os.environ.get("XIL_DATA_DIRS", "").split(os.pathsep) if p]
+    return [home(), *extra]
+
+
+def readable_path(value: str | Path) -> Path:
+    """``value`` resolved, if it lies inside :func:`data_roots`; otherwise a ValueError that says how
+    the operator allows it. Keeps the app from reading any server path a visitor types."""
+    path = Path(value).expanduser().resolve()
+    roots = data_roots()
+    if not any(path == root or path.is_relative_to(root) for root in roots):
+        listed = ", ".join(str(r) for r in roots)
+        raise ValueError(
+            f"{value} is outside the data folders this studio may read ({listed}); "
+            f"the operator can add folders with XIL_DATA_DIRS"
+        )
+    return path
+
+
+def looks_like_path(value: str) -> bool:
+    """A backbone given as a local folder rather than a name (``minilm``) or a hub id (``org/name``)."""
+    return value.startswith((os.sep, ".", "~")) or Path(value).exists()
 
 
 def database_url() -> str:

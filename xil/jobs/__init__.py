@@ -3,6 +3,7 @@
 from xil.jobs.queue import (
     STALE_AFTER_S,
     JobContext,
+    JobLost,
     cancel,
     claim,
     enqueue,
@@ -10,12 +11,14 @@ from xil.jobs.queue import (
     finish,
     heartbeat,
     recover_stale,
+    release,
 )
 from xil.jobs.worker import run_worker
 
 __all__ = [
     "STALE_AFTER_S",
     "JobContext",
+    "JobLost",
     "cancel",
     "claim",
     "enqueue",
@@ -23,5 +26,6 @@ __all__ = [
     "finish",
     "heartbeat",
     "recover_stale",
+    "release",
     "run_worker",
 ]

@@ -48,12 +48,23 @@ def claim(worker: str) -> Job | None:
         return session.get(Job, job_id) if job_id is not None else None
 
 
+class JobLost(Exception):
+    """The job is no longer this worker's (requeued while it was away, cancelled, or failed)."""
+
+
 @dataclass
 class JobContext:
     """What a running job's handler uses to report progress and hear a cancel request."""
 
     job_id: int
     worker: str
+
+    def assert_owned(self, session) -> None:
+        """Inside a write transaction: raise JobLost unless the job still runs on this worker. The row is
+        locked until the transaction ends, so a requeue cannot slip in before what the caller writes."""
+        job = session.get(Job, self.job_id, with_for_update=True)
+        if job is None or job.status != "running" or job.worker != self.worker:
+            raise JobLost(f"job {self.job_id} is no longer run by worker {self.worker}")
 
     def report(self, progress: float, record: dict | None = None, log: str | None = None) -> bool:
         """Store progress; return False when the job was cancelled or taken from this worker."""
@@ -100,6 +111,21 @@ def fail(job_id: int, worker: str | None, error: str, status: str = "failed") ->
             return
         job.status, job.error, job.finished_at = status, error, utcnow()
         job.log_tail = (job.log_tail + error + "\n")[-LOG_TAIL_CHARS:]
+        session.add(job)
+
+
+def release(job_id: int, worker: str, reason: str) -> None:
+    """Hand a running job back: queued again, the attempt not counted (or cancelled, if that was asked)."""
+    with session_scope(write=True) as session:
+        job = session.get(Job, job_id)
+        if job is None or job.status != "running" or job.worker != worker:
+            return
+        if job.cancel_requested:
+            job.status, job.error, job.finished_at = "cancelled", reason, utcnow()
+        else:
+            job.status, job.worker, job.progress, job.history = "queued", None, 0.0, []
+            job.attempts = max(0, job.attempts - 1)
+        job.log_tail = (job.log_tail + f"{reason}; handed back\n")[-LOG_TAIL_CHARS:]
         session.add(job)
 
 

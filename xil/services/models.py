@@ -12,15 +12,20 @@ from torch import nn
 
 from db import ModelVersion, session_scope
 from xil import models, storage
+from xil.jobs import JobContext
 from xil.explain.metrics import plausibility, wrong_reason_score
 from xil.services.projects import dataset, tensors
 from xil.train import TrainConfig, TrainData, evaluate, train
 from xil.train.evaluate import attributions
 
 
-def insert_version(project_id: int, path: str, sha: str, **fields) -> ModelVersion:
-    """A new ModelVersion row numbered after the project's latest (one write transaction)."""
+def insert_version(project_id: int, path: str, sha: str, job: JobContext | None = None, **fields) -> ModelVersion:
+    """A new ModelVersion row numbered after the project's latest (one write transaction). With ``job``,
+    only while that job still runs on its worker: a worker whose job was requeued while it was away
+    registers nothing (JobLost)."""
     with session_scope(write=True) as session:
+        if job is not None:
+            job.assert_owned(session)
         latest = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.project_id == project_id))
         row = ModelVersion(project_id=project_id, version=(latest or 0) + 1, path=path, sha=sha, **fields)
         session.add(row)
@@ -50,6 +55,7 @@ def register_model(
     metrics: dict,
     n_feedback: int = 0,
     parent_id: int | None = None,
+    job: JobContext | None = None,
 ) -> ModelVersion:
     ds = dataset(project_id)
     blob = models.io.model_bytes(model, cfg.arch, ds.shape, len(ds.class_names))
@@ -64,6 +70,7 @@ def register_model(
         metrics=metrics,
         n_feedback=n_feedback,
         parent_id=parent_id,
+        job=job,
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select
 from sqlmodel import col
 
 from db import Example, Feedback, Job, ModelVersion, Project, engine, exclusive, session_scope
-from xil import data, storage
+from xil import config, data, storage
 from xil.data import ImageDataset, ImportReport
 from xil.data.prompts import PromptDataset
 from xil.data.text import TextDataset, TextImportReport, import_text_file
@@ -117,7 +117,13 @@ def _seed_demo(train: bool, text: bool) -> Project:
     return project
 
 
-def import_mnist(folder: str | Path, name: str = "Decoy-MNIST", limit: int | None = None) -> Project:
+def import_mnist(
+    folder: str | Path, name: str = "Decoy-MNIST", limit: int | None = None, *, trusted: bool = False
+) -> Project:
+    """A Decoy-MNIST project from IDX files. Unless ``trusted`` (the operator's own command line), the
+    folder must lie inside the data folders the operator allowed (:func:`xil.config.readable_path`)."""
+    if not trusted:
+        folder = config.readable_path(folder)
     return create_project(name, data.decoy_mnist(folder, limit=limit), "decoy-mnist")
 
 

@@ -187,14 +187,14 @@ def run_reward_job(job: Job, ctx: jobs.JobContext) -> tuple[dict, int]:
         metrics["pairwise_acc"] = pairwise_accuracy(model, tokenizer, held_out, cfg.max_length)
         metrics["eval_pairs"] = sum(len(g["pairs"]) for g in held_out)
     version = register_reward_model(
-        job.project_id, model, tokenizer, cfg, metrics, len(train_groups), job.spec.get("parent_id")
+        job.project_id, model, tokenizer, cfg, metrics, len(train_groups), job.spec.get("parent_id"), job=ctx
     )
     ctx.report(1.0, log=f"reward model version {version.version}: {metrics}")
     return metrics, version.id
 
 
 def register_reward_model(
-    project_id, model, tokenizer, cfg: RewardConfig, metrics, n_feedback, parent_id
+    project_id, model, tokenizer, cfg: RewardConfig, metrics, n_feedback, parent_id, job: jobs.JobContext | None = None
 ) -> ModelVersion:
     rel, sha = save_model_folder(model, tokenizer, "reward")
     return insert_version(
@@ -207,6 +207,7 @@ def register_reward_model(
         metrics=metrics,
         n_feedback=n_feedback,
         parent_id=parent_id,
+        job=job,
     )
 
 

@@ -6,8 +6,8 @@ Create Date: 2026-11-28 10:30:00
 
 Before the unique index on ``feedback.supersedes_id`` can exist, histories that forked (two rows
 superseding the same row: concurrent saves on PostgreSQL before this revision) are made linear again:
-the later of two rivals is re-pointed at the end of the earlier one's chain, so no row is lost and
-each example again has one current judgement per annotator.
+each such annotator's rows on that example are relinked in the order they were written, so no row is
+lost and the latest is again the one current judgement.
 """
 
 import sqlalchemy as sa
@@ -21,19 +21,19 @@ depends_on = None
 
 
 def _linearise_forks(connection) -> None:
-    first_fork = sa.text(
+    forked = sa.text(
+        "SELECT DISTINCT parent.example_id, parent.annotator FROM feedback AS parent WHERE parent.id IN ("
         "SELECT supersedes_id FROM feedback WHERE supersedes_id IS NOT NULL "
-        "GROUP BY supersedes_id HAVING COUNT(*) > 1 ORDER BY supersedes_id LIMIT 1"
+        "GROUP BY supersedes_id HAVING COUNT(*) > 1)"
     )
-    children = sa.text("SELECT id FROM feedback WHERE supersedes_id = :parent ORDER BY id")
-    while (parent := connection.execute(first_fork).scalar()) is not None:
-        rivals = connection.execute(children, {"parent": parent}).scalars().all()
-        tip = rivals[0]
-        while (following := connection.execute(children, {"parent": tip}).scalars().first()) is not None:
-            tip = following
-        connection.execute(
-            sa.text("UPDATE feedback SET supersedes_id = :tip WHERE id = :row"), {"tip": tip, "row": rivals[-1]}
-        )
+    history = sa.text("SELECT id FROM feedback WHERE example_id = :example AND annotator = :annotator ORDER BY id")
+    relink = sa.text("UPDATE feedback SET supersedes_id = :parent WHERE id = :row")
+    for example_id, annotator in connection.execute(forked).all():
+        ids = connection.execute(history, {"example": example_id, "annotator": annotator}).scalars().all()
+        for row in ids:  # first unlink the whole history, so relinking never meets the unique index
+            connection.execute(relink, {"parent": None, "row": row})
+        for parent, row in zip(ids, ids[1:]):
+            connection.execute(relink, {"parent": parent, "row": row})
 
 
 def upgrade() -> None:
