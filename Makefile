@@ -20,6 +20,11 @@ $(VENV)/.dev: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+# The app reads paths a visitor types only inside XIL_HOME and XIL_DATA_DIRS: in a development checkout
+# that is the shared data beside it (set XIL_DATA_DIRS yourself to allow other folders).
+XIL_DATA_DIRS ?= $(wildcard $(abspath ../shared/data))
+export XIL_DATA_DIRS
+
 run: install
 	$(VENV)/bin/xil serve
 
