@@ -7,6 +7,7 @@ import streamlit as st
 from pages import ui
 from xil import services
 from xil.services import models as models_service
+from xil.services.annotate import count_lacking_reason
 
 ui.setup("Models")
 st.title("Models")
@@ -52,11 +53,12 @@ CAPTIONS = {
 metrics = {v.id: dict(v.metrics) for v in versions}
 if task != "ranking":
     # every version against the current marks, the first one too: a blank cell compares with nothing
-    for v in versions:
-        metrics[v.id].pop("wrong_reason_feedback", None)
-        score = models_service.wrong_reason_on_marks(v.id)
-        if score is not None:
-            metrics[v.id]["wrong_reason_feedback"] = score
+    with st.spinner("Measuring every version on the current marks..."):  # cached until the marks change
+        for v in versions:
+            metrics[v.id].pop("wrong_reason_feedback", None)
+            score = models_service.wrong_reason_on_marks(v.id)
+            if score is not None:
+                metrics[v.id]["wrong_reason_feedback"] = score
 if task == "text":
     metrics = {i: {k: x for k, x in m.items() if k != "plausibility"} for i, m in metrics.items()}  # = token F1
 
@@ -90,6 +92,11 @@ if caption := " ".join(text for key, text in CAPTIONS.items() if key in shown):
 latest = versions[-1]
 if hint := models_service.feedback_hint(task, latest.method, latest.n_feedback):
     st.info(hint)
+if task != "ranking" and (n_bare := count_lacking_reason(pid)):  # saved before the Annotate page asked
+    st.warning(
+        f"{n_bare} wrong-reason verdict{'s' if n_bare > 1 else ''} without marks or a label correction: "
+        "training leaves them out. Mark them on the Annotate page (Back finds your recent ones)."
+    )
 
 if task == "ranking":
     st.caption("Reward models: their scores and explanations appear next to each prompt on the Rank page.")

@@ -40,8 +40,16 @@ def open_prompt(example_id: int) -> None:
     st.session_state["rank_example"] = example_id
 
 
+def previous_prompt() -> int | None:
+    """The prompt shown before this one; in a fresh session (a reload) the one ranked last."""
+    current = st.session_state.get("rank_example")
+    if back:
+        return back[-1]
+    return next((r.example_id for r in mine if r.example_id != current), None)
+
+
 def go_back() -> None:
-    st.session_state["rank_example"] = back.pop()
+    st.session_state["rank_example"] = back.pop() if back else previous_prompt()
 
 
 def review() -> None:
@@ -79,7 +87,7 @@ if example_id is None:
         "Every prompt is ranked. Train a reward model on the Train page; open one of your rankings below "
         "to review it (with the reward model's scores) or change it."
     )
-    if back:
+    if previous_prompt() is not None:
         st.button("Previous prompt", on_click=go_back)
     review()
     st.stop()
@@ -155,7 +163,7 @@ st.text_area(
 b1, b2, b3 = st.columns(3)
 b1.button("Save ranking", type="primary", on_click=save, shortcut="Ctrl+Enter", width="stretch")
 b2.button("Skip", on_click=skip, width="stretch")
-b3.button("Previous prompt", on_click=go_back, disabled=not back, width="stretch")
+b3.button("Previous prompt", on_click=go_back, disabled=previous_prompt() is None, width="stretch")
 
 if item.scores is not None:
     ranks = [st.session_state.get(f"rank-{example_id}-{i}", NO_RANK) for i in range(k)]

@@ -81,6 +81,9 @@ def test_previous_prompt_reopens_the_saved_ranking_to_change_it(prompts):
     button(at, "Save ranking").click().run()
     old, new = services.feedback_history(first)
     assert new.supersedes_id == old.id and new.payload["ranks"] == [2, 1, 3, 4]
+    reloaded = open_page("rank", prompts.id)  # a new session: the way back is the ranking saved last
+    button(reloaded, "Previous prompt").click().run()
+    assert reloaded.session_state["rank_example"] == first and ranks_on_page(reloaded, first) == [2, 1, 3, 4]
 
 
 def test_after_the_last_prompt_rankings_can_be_reviewed_with_scores_and_changed(prompts):
