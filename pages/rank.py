@@ -141,7 +141,9 @@ if flash := st.session_state.pop("rank_flash", None):
 st.markdown(f"**Prompt** ({ui.md(item.name)})")
 st.info(ui.md(item.prompt))
 if saved is not None:
-    st.caption(f"You ranked this prompt before (ranking #{saved.feedback_id}); saving replaces it, the old one stays in the history.")
+    st.caption(
+        f"You ranked this prompt before (ranking #{saved.feedback_id}); saving replaces it, the old one stays in the history."
+    )
 st.caption("Rank 1 is best. Give two answers the same number for a tie; leave one at — to skip it.")
 for i, candidate in enumerate(item.candidates):
     with st.container(border=True):

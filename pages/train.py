@@ -60,7 +60,9 @@ if task != "ranking":  # classifiers: images and texts
     default = "ce" if task == "text" else "rrr"  # what repaired the demo's shortcut best (README)
     method = c1.selectbox("Method", list(METHODS), index=list(METHODS).index(default), format_func=METHODS.get)
     if task == "text":
-        backbone = c2.text_input("Backbone", Config.backbone, help="minilm (bundled, offline), a local folder or a hub id")
+        backbone = c2.text_input(
+            "Backbone", Config.backbone, help="minilm (bundled, offline), a local folder or a hub id"
+        )
     else:
         arch = c2.selectbox("Model", ["mlp", "cnn"], format_func={"mlp": "MLP (Ross et al.)", "cnn": "Small CNN"}.get)
     epochs_help = f"At least; a small dataset trains for {Config.min_steps} steps." if task == "text" else None
