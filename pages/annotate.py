@@ -7,6 +7,7 @@ import streamlit as st
 
 from pages import ui
 from xil import services
+from xil.services import annotate as annotate_service
 
 BRUSHES = {"irrelevant": "Irrelevant", "relevant": "Relevant", "erase": "Erase"}
 
@@ -27,24 +28,37 @@ if task == "ranking":
 
 top = st.columns([2, 2, 2])
 with top[0]:
-    version = ui.pick_version("Model version", versions, key="annotate_version")
+    # one key per project: another project's versions are other objects
+    version = ui.pick_version("Model version", versions, key=f"annotate_version_{pid}")
 methods = ui.explanation_methods(task, version.arch)
 with top[1]:
     method = st.selectbox("Explanation", list(methods), format_func=methods.get, key=f"annotate_method_{task}")
 with top[2]:
-    strategy = st.selectbox(
-        "Queue", list(services.STRATEGIES), format_func=services.STRATEGIES.get, key="annotate_strategy"
-    )
+    strategies = annotate_service.strategy_titles(task)
+    strategy = st.selectbox("Queue", list(strategies), format_func=strategies.get, key="annotate_strategy")
 
 done, total = services.annotation_progress(pid)
 st.progress(done / total if total else 0.0, text=f"{done} of {total} training examples judged")
 
-skipped = st.session_state.setdefault("skipped", [])
+# Skips of a named annotator are kept on the server, so a reload does not serve them again.
+session_skips = st.session_state.setdefault("skipped", [])
+skipped = tuple(dict.fromkeys([*session_skips, *annotate_service.skipped_examples(annotator, pid)]))
+
+
+def show_skipped_again() -> None:
+    session_skips.clear()
+    annotate_service.unskip_examples(annotator, pid)
+
+
 example_id = st.session_state.get("example_id")
 if example_id is None and (wanted := st.query_params.get("example", "")).isdigit():
     example_id = int(wanted)
 if example_id is None:
-    queue = services.next_examples(pid, version.id, strategy, annotator, n=4, exclude=tuple(skipped))
+    queue = services.next_examples(pid, version.id, strategy, annotator, n=4, exclude=skipped)
+    if not queue and skipped:
+        st.info(f"Every other training example has feedback; {len(skipped)} skipped.")
+        st.button("Show the skipped examples again", on_click=show_skipped_again)
+        st.stop()
     if not queue:
         st.success("Every training example has feedback. Train a new version on the Train page.")
         st.stop()
@@ -53,29 +67,38 @@ if example_id is None:
 st.session_state["example_id"] = example_id
 st.query_params["example"] = str(example_id)
 
-try:
-    view = services.explain_example(version.id, example_id, method)
-    if view.project_id != pid:
-        raise ValueError(f"example {example_id} belongs to another project")
+try:  # the service refuses an example or version of another project before explaining anything
+    view = services.explain_example(version.id, example_id, method, project_id=pid)
 except ValueError as exc:  # a stale example id in the URL, say
     st.session_state.pop("example_id", None)
     st.query_params.pop("example", None)
-    st.error(f"{exc}; showing the next one instead.")
+    st.session_state["flash"] = ("warning", f"{exc}; showing the next one instead.")
     st.rerun()
 shape = view.image.shape[1:] if view.task == "image" else (len(view.words),)
 unit = "pixels" if view.task == "image" else "words"
+mine = annotate_service.current_judgement(example_id, annotator) if annotator else None
+
+
+def saved_marks(row) -> dict:
+    """The marks of the annotator's saved judgement, so going back shows what was saved."""
+    if view.task == "image":
+        return {kind: services.load_mask(getattr(row, f"{kind}_path"), shape) for kind in ("irrelevant", "relevant")}
+    chosen = {}
+    for kind in ("irrelevant", "relevant"):
+        chosen[kind] = np.zeros(shape, dtype=bool)
+        chosen[kind][[i for i in (row.payload or {}).get(f"{kind}_words", []) if 0 <= i < shape[0]]] = True
+    return chosen
+
 
 marks = st.session_state.setdefault("marks", {})
 if example_id not in marks:
     draft = services.load_draft(annotator, example_id) if annotator else None
-    marks[example_id] = (
-        {"irrelevant": draft[0], "relevant": draft[1]}
-        if draft
-        else {
-            "irrelevant": np.zeros(shape, dtype=bool),
-            "relevant": np.zeros(shape, dtype=bool),
-        }
-    )
+    if draft:
+        marks[example_id] = {"irrelevant": draft[0], "relevant": draft[1]}
+    elif mine is not None:
+        marks[example_id] = saved_marks(mine)
+    else:
+        marks[example_id] = {"irrelevant": np.zeros(shape, dtype=bool), "relevant": np.zeros(shape, dtype=bool)}
 current = marks[example_id]
 nonce = st.session_state.setdefault("canvas_nonce", 0)
 chart_key = f"canvas-{example_id}-{nonce}"
@@ -83,8 +106,15 @@ chart_key = f"canvas-{example_id}-{nonce}"
 
 def on_select() -> None:
     event = st.session_state.get(chart_key)
-    points = event.selection.points if event else []
+    selection = event.selection if event else {}
+    points = selection.get("points", [])
     selected = ui.selection_to_mask(points, shape)
+    if not selected.any():
+        if selection.get("box") or selection.get("lasso"):  # a drag, not a cleared selection: say so
+            st.session_state["drag_note"] = (
+                "That drag marked no pixels: start and end it on the image, over the pixels to mark."
+            )
+        return
     brush = st.session_state.get("brush", "irrelevant")
     for kind in ("irrelevant", "relevant"):
         if kind == brush:
@@ -118,8 +148,34 @@ def clear_marks() -> None:
 
 def advance() -> None:
     marks.pop(example_id, None)
+    st.session_state.setdefault("back_trail", []).append(example_id)  # for "Back"
     st.session_state.pop("example_id", None)
     st.query_params.pop("example", None)
+
+
+def back_target() -> int | None:
+    """The example "Back" returns to: the last one left in this session, else (after a reload) the
+    annotator's latest judgement."""
+    trail = [i for i in st.session_state.get("back_trail", []) if i != example_id]
+    if trail:
+        return trail[-1]
+    recent = annotate_service.recent_feedback(pid, annotator, limit=2) if annotator else []
+    return next((f.example_id for f in recent if f.example_id != example_id), None)
+
+
+def back() -> None:
+    target = back_target()
+    if target is None:
+        return
+    trail = st.session_state.setdefault("back_trail", [])
+    while trail and trail[-1] in (target, example_id):
+        trail.pop()
+    marks.pop(target, None)  # show what was saved, not what was on screen when it was left
+    if target in session_skips:
+        session_skips.remove(target)
+    annotate_service.unskip_examples(annotator, pid, (target,))
+    st.session_state["example_id"] = target
+    st.query_params["example"] = str(target)
 
 
 def marks_for_saving() -> dict:
@@ -155,13 +211,17 @@ def save(verdict: str) -> None:
 
 
 def skip() -> None:
-    skipped.append(example_id)
+    session_skips.append(example_id)
+    if annotator:
+        annotate_service.skip_example(annotator, pid, example_id)
     advance()
 
 
-if flash := st.session_state.pop("flash", None):
-    getattr(st, flash[0])(flash[1])
-
+flash = st.session_state.pop("flash", None)
+drag_note = st.session_state.pop("drag_note", None)
+# Every element above the buttons is drawn on every run, in the same order: a message inserted
+# above them (a "Saved" banner) moved the chart under the pointer and, while the page reran, showed
+# the old buttons beside the new ones. Messages go to fixed slots instead.
 left, right = st.columns([3, 2], gap="large")
 with left:
     show_heat = st.toggle("Show explanation", value=True, key="show_heat")
@@ -174,14 +234,17 @@ with left:
             selection_mode=("box", "lasso"),
             config={"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]},
         )
-        st.caption("Drag a box (or pick lasso in the chart's toolbar) to mark pixels with the brush on the right.")
+        if drag_note:
+            st.warning(drag_note)
+        else:
+            st.caption("Drag a box (or pick lasso in the toolbar above the image) to mark pixels with the brush.")
     else:
         st.html(ui.word_heatmap(view, current["irrelevant"], current["relevant"], show_heat))
         for kind, title in (("irrelevant", "Irrelevant words (should not matter)"), ("relevant", "Relevant words")):
             st.pills(
                 title,
                 list(range(len(view.words))),
-                format_func=lambda i: view.words[i],
+                format_func=lambda i: ui.md(view.words[i]),  # pill labels are Markdown
                 selection_mode="multi",
                 default=np.flatnonzero(current[kind]).tolist(),
                 key=f"{kind}-{example_id}-{nonce}",
@@ -191,7 +254,8 @@ with left:
             )
 with right:
     st.markdown(
-        f"**{view.name}** · label **{view.class_names[view.label]}** · predicted **{view.class_names[view.predicted]}** ({view.probs.max():.0%})"
+        f"**{ui.md(view.name)}** · label **{ui.md(view.class_names[view.label])}** · "
+        f"predicted **{ui.md(view.class_names[view.predicted])}** ({view.probs.max():.0%})"
     )
     st.plotly_chart(ui.probability_figure(view), key=f"probs-{example_id}", config={"displayModeBar": False})
     if view.task == "image":
@@ -201,18 +265,31 @@ with right:
     st.selectbox(
         "Correct label",
         list(range(len(view.class_names))),
-        index=view.label,
+        index=mine.label if mine is not None and mine.label is not None else view.label,
         format_func=lambda i: view.class_names[i] + (" (dataset label)" if i == view.label else ""),
         key=f"label_fix-{example_id}",
     )
     b1, b2 = st.columns(2)
     b1.button("Wrong reason", type="primary", on_click=save, args=("wrong_reason",), shortcut="2", width="stretch")
     b2.button("Right reason", on_click=save, args=("right_reason",), shortcut="1", width="stretch")
-    b3, b4 = st.columns(2)
+    b3, b4, b5 = st.columns(3)
     b3.button("Clear marks", on_click=clear_marks, shortcut="X", width="stretch")
     b4.button("Skip", on_click=skip, shortcut="S", width="stretch")
+    b5.button("Back", on_click=back, shortcut="B", width="stretch", disabled=back_target() is None)
+    status = st.empty()  # the one place for "Saved", "needs marks" and the like; always drawn
+    if flash:
+        getattr(status, flash[0])(ui.md(flash[1]))
+    elif mine is not None:
+        status.info(
+            f"You judged this one: {mine.verdict or 'no verdict'}"
+            + (f", label {ui.md(view.class_names[mine.label])}" if mine.label is not None else "")
+            + f" (feedback #{mine.id}). Saving again replaces it; the old judgement stays in the history."
+        )
+    else:
+        status.caption("A wrong-reason verdict needs marks (what the model should not, or should, use) or a label.")
     st.caption(
-        "Both verdict buttons save the marks and the label, then show the next example. Keys: 1 right reason · 2 wrong reason · X clear · S skip"
+        "Both verdict buttons save the marks and the label, then show the next example. "
+        "Keys: 1 right reason · 2 wrong reason · X clear · S skip · B back to the previous one"
     )
     history = services.feedback_history(example_id)
     if history:
@@ -229,6 +306,16 @@ with right:
                         "at": f.created_at.strftime("%Y-%m-%d %H:%M"),
                     }
                     for f in history
+                ],
+                hide_index=True,
+            )
+    if annotator and (recent := annotate_service.recent_feedback(pid, annotator, limit=20)):
+        with st.expander(f"Your recent judgements ({len(recent)})"):
+            st.caption("Newest first; Back (B) steps through them.")
+            st.dataframe(
+                [
+                    {"example id": f.example_id, "verdict": f.verdict, "label": f.label, "id": f.id}
+                    for f in recent
                 ],
                 hide_index=True,
             )

@@ -8,6 +8,7 @@ the embedded default, the navigation and the project/annotator sidebar. (Streaml
 from __future__ import annotations
 
 import atexit
+import html
 import os
 import re
 import subprocess
@@ -22,6 +23,12 @@ from xil import services
 IRRELEVANT_RGBA = "rgba(255, 0, 200, 0.55)"
 RELEVANT_RGBA = "rgba(0, 200, 80, 0.55)"
 HEAT_SCALE = [[0.0, "rgba(255,80,0,0)"], [0.3, "rgba(255,80,0,0.35)"], [1.0, "rgba(255,230,0,0.95)"]]
+# Grey images are shown with this gamma: a dark shade on black (Decoy-Digits' swatch of label 9 is
+# 0.12) is nearly invisible on a linear scale and plainly visible on this one.
+DISPLAY_GAMMA = 0.5
+# Room above an image chart for Plotly's toolbar, which otherwise lies over the image's top-right
+# corner and swallows drags started there.
+TOOLBAR_MARGIN = 32
 
 
 NAV = [
@@ -86,15 +93,16 @@ def sidebar() -> None:
         st.sidebar.warning("No project yet.")
         return
     ids = [p.id for p in projects]
-    wanted = st.session_state.get("project_id") or _query_int("project")
-    index = ids.index(wanted) if wanted in ids else 0
-    project_id = st.sidebar.selectbox(
-        "Project", ids, index=index, format_func=lambda i: next(p.name for p in projects if p.id == i)
-    )
-    if project_id != st.session_state.get("project_id"):
-        st.session_state.pop("example_id", None)
-    st.session_state["project_id"] = project_id
-    st.query_params["project"] = str(project_id)
+    names = {p.id: p.name for p in projects}
+    # The project lives under its own key, seeded from the URL once per session, and seeds the keyed
+    # widget on every run (widget state does not survive a page switch). An index computed from it
+    # instead gave the unkeyed widget a new identity one run late, which dropped every second change.
+    if st.session_state.get("project_id") not in ids:
+        wanted = _query_int("project")
+        st.session_state["project_id"] = wanted if wanted in ids else ids[0]
+    st.session_state["project_select"] = st.session_state["project_id"]
+    st.sidebar.selectbox("Project", ids, format_func=names.get, key="project_select", on_change=_switch_project)
+    st.query_params["project"] = str(st.session_state["project_id"])
     # Widget state does not survive a page switch, so the name lives under its own key and seeds
     # the widget on every run; typing updates it through the callback, which runs first.
     if "annotator" not in st.session_state:
@@ -103,6 +111,14 @@ def sidebar() -> None:
     st.sidebar.text_input("Annotator", key="annotator_input", placeholder="your name", on_change=_remember_annotator)
     if st.session_state["annotator"]:
         st.query_params["annotator"] = st.session_state["annotator"]
+
+
+def _switch_project() -> None:
+    """Another project: what belonged to the old one (its example, in state and URL) goes."""
+    st.session_state["project_id"] = st.session_state["project_select"]
+    for key in ("example_id", "back_trail"):
+        st.session_state.pop(key, None)
+    st.query_params.pop("example", None)
 
 
 def _remember_annotator() -> None:
@@ -132,7 +148,9 @@ def pick_version(label: str, versions: list, key: str, default_index: int = -1):
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
-    return image.mean(axis=0) if image.shape[0] in (1, 3) else image[0]
+    """The image as one grey channel, brightened for display (see DISPLAY_GAMMA)."""
+    gray = image.mean(axis=0) if image.shape[0] in (1, 3) else image[0]
+    return np.clip(gray, 0.0, 1.0) ** DISPLAY_GAMMA
 
 
 def explanation_figure(
@@ -186,7 +204,7 @@ def explanation_figure(
     fig.update_yaxes(visible=False, range=[h - 0.5, -0.5], scaleanchor="x")
     fig.update_layout(
         height=height,
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        margin={"l": 0, "r": 0, "t": TOOLBAR_MARGIN if selectable else 0, "b": 0},
         dragmode="select" if selectable else False,
         showlegend=False,
         newselection_mode="immediate",
@@ -219,7 +237,7 @@ def probability_figure(view: services.ExampleView, k: int = 5) -> go.Figure:
     fig = go.Figure(
         go.Bar(
             x=view.probs[order],
-            y=[f"{view.class_names[i]} " for i in order],
+            y=[f"{html.escape(view.class_names[i])} " for i in order],  # Plotly reads tags in labels
             orientation="h",
             marker_color=colors,
             text=[f"{p:.1%}" for p in view.probs[order]],
@@ -247,8 +265,6 @@ def explanation_methods(task: str = "image", arch: str = "mlp") -> dict[str, str
 
 
 def _word_span(word: str, score: float, peak: float, style: str = "") -> str:
-    import html
-
     colour = "255,140,0" if score >= 0 else "30,120,255"  # orange: for the prediction, blue: against
     return (
         f'<span title="{score:+.3f}" style="background:rgba({colour},{abs(score) / (peak or 1.0):.2f});'

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
+import json
+import os
 import threading
 import zlib
 from collections import OrderedDict
@@ -30,8 +33,12 @@ STRATEGIES = {
     "least_confident": "Least confident prediction first",
     "random": "Random",
 }
+# What "suspicious" means differs per task; the queue option should say what it does for this one.
+_SUSPICIOUS_TITLES = {
+    "image": "Suspicious first (attribution off the object)",
+    "text": "Suspicious first (attribution on one word)",
+}
 VERDICTS = ("right_reason", "wrong_reason")
-_SUPERSEDE_RETRIES = 20  # each retry means another save won; 20 writers on one row settle well within it
 _CACHE_SIZE = 512
 _cache: OrderedDict[tuple[int, int, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -121,8 +128,28 @@ def _compute(model_version_id: int, example: Example, method: str) -> tuple[np.n
     return result
 
 
-def explain_example(model_version_id: int, example_id: int, method: str = "saliency") -> ExampleView:
+def strategy_titles(task: str) -> dict[str, str]:
+    """The queue strategies titled for a project's task: name -> title."""
+    return {**STRATEGIES, "suspicious": _SUSPICIOUS_TITLES.get(task, STRATEGIES["suspicious"])}
+
+
+def _check_same_project(model_version_id: int, example: Example, project_id: int | None) -> None:
+    """A model only explains examples of its own project: another project's model would be loaded
+    with the wrong loader (a text model folder read as image weights crashes in safetensors)."""
+    version = get_model_version(model_version_id)
+    if project_id is not None and example.project_id != project_id:
+        raise ValueError(f"example {example.id} belongs to another project")
+    if version.project_id != example.project_id:
+        raise ValueError(f"model version {model_version_id} belongs to another project than example {example.id}")
+
+
+def explain_example(
+    model_version_id: int, example_id: int, method: str = "saliency", project_id: int | None = None
+) -> ExampleView:
+    """The example with its prediction and explanation. ValueError, before anything is computed,
+    where the example and the model version are not of one project (``project_id`` where given)."""
     example = _get_example(example_id)
+    _check_same_project(model_version_id, example, project_id)
     ds = dataset(example.project_id)
     attribution, probs = _compute(model_version_id, example, method)
     return ExampleView(
@@ -147,7 +174,9 @@ def prefetch(model_version_id: int, example_ids: list[int], method: str) -> None
     def work() -> None:
         for example_id in example_ids:
             try:
-                _compute(model_version_id, _get_example(example_id), method)
+                example = _get_example(example_id)
+                _check_same_project(model_version_id, example, None)
+                _compute(model_version_id, example, method)
             except Exception:  # prefetching is best effort; the request path computes on a miss
                 pass
 
@@ -173,10 +202,29 @@ def current_feedback(project_id: int) -> list[Feedback]:
     return list(latest.values())
 
 
+def lacks_reason(row: Feedback) -> bool:
+    """A "wrong reason" verdict that says neither where the wrong reason is (no marks) nor what the
+    label should be: it teaches a trainer nothing, so trainers leave it out."""
+    if row.verdict != "wrong_reason" or row.label is not None:
+        return False
+    words = (row.payload or {}).get("irrelevant_words") or (row.payload or {}).get("relevant_words")
+    return not (row.irrelevant_path or row.relevant_path or words)
+
+
+def training_feedback(project_id: int) -> list[Feedback]:
+    """The current feedback a trainer uses: all of it except wrong-reason verdicts without a reason."""
+    return [row for row in current_feedback(project_id) if not lacks_reason(row)]
+
+
+def count_lacking_reason(project_id: int) -> int:
+    """How many current wrong-reason verdicts trainers leave out for want of marks or a label."""
+    return sum(lacks_reason(row) for row in current_feedback(project_id))
+
+
 def feedback_masks(project_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(dataset rows, irrelevant masks, relevant masks)`` of the current feedback."""
+    """``(dataset rows, irrelevant masks, relevant masks)`` of the feedback trainers use."""
     ds = dataset(project_id)
-    rows = current_feedback(project_id)
+    rows = training_feedback(project_id)
     if not rows:
         empty = np.zeros((0, *ds.shape[1:]), dtype=bool)
         return np.zeros(0, dtype=int), empty, empty
@@ -190,8 +238,8 @@ def feedback_masks(project_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def feedback_words(project_id: int) -> list[tuple[int, Feedback]]:
-    """``(dataset row, current feedback)`` pairs for a text project."""
-    rows = current_feedback(project_id)
+    """``(dataset row, current feedback)`` pairs for a text project, of the feedback trainers use."""
+    rows = training_feedback(project_id)
     with session_scope() as session:
         idx_of = dict(session.execute(select(Example.id, Example.idx).where(Example.project_id == project_id)).all())
     return [(idx_of[r.example_id], r) for r in rows]
@@ -228,6 +276,34 @@ def _strategy_scores(project_id: int, model_version_id: int, strategy: str) -> n
     return scores
 
 
+def _predicted_classes(project_id: int, model_version_id: int) -> np.ndarray:
+    """The model's predicted class per dataset row; computed once per model version."""
+    key = (model_version_id, "predicted")
+    if key in _scores:
+        return _scores[key]
+    ds = dataset(project_id)
+    with _explain_lock:
+        if isinstance(ds, TextDataset):
+            predicted = text.predicted_classes(get_model_version(model_version_id), ds)
+        else:
+            from xil.train.evaluate import predict
+
+            predicted = predict(load_model(model_version_id), torch.from_numpy(ds.images)).argmax(dim=1).numpy()
+    _scores[key] = predicted
+    return predicted
+
+
+def _mix_classes(order: list[int], classes: np.ndarray) -> list[int]:
+    """``order`` taken round-robin over ``classes``, each class keeping its own order: the best of
+    every class first, then the second best of each... A score alone can serve one class for dozens of
+    examples in a row, and feedback on one class only teaches the model little."""
+    queues: dict[int, list[int]] = {}
+    for i in order:  # classes come in the order of their best example
+        queues.setdefault(int(classes[i]), []).append(i)
+    rounds = itertools.zip_longest(*queues.values())
+    return [i for one_round in rounds for i in one_round if i is not None]
+
+
 def next_examples(
     project_id: int,
     model_version_id: int,
@@ -256,9 +332,11 @@ def next_examples(
         ranks = [hashlib.blake2b(f"{project_id}:{annotator}:{i}".encode(), digest_size=8).digest() for i in ids]
         order = sorted(range(len(ids)), key=ranks.__getitem__)
     else:
-        scores = _strategy_scores(project_id, model_version_id, strategy)[np.array([r[1] for r in rows])]
-        order = np.argsort(-scores, kind="stable")
-    return [int(i) for i in ids[order[:n]]]
+        rows_idx = np.array([r[1] for r in rows])
+        scores = _strategy_scores(project_id, model_version_id, strategy)[rows_idx]
+        order = np.argsort(-scores, kind="stable").tolist()
+        order = _mix_classes(order, _predicted_classes(project_id, model_version_id)[rows_idx])
+    return [int(ids[i]) for i in order[:n]]
 
 
 def annotation_progress(project_id: int, split: str | None = "train") -> tuple[int, int]:
@@ -301,8 +379,8 @@ def save_feedback(
     ds = dataset(example.project_id)
     if label is not None and not 0 <= int(label) < len(ds.class_names):
         raise ValueError(f"label {label} is not a class of this project (0..{len(ds.class_names) - 1})")
-    if model_version_id is not None:
-        get_model_version(model_version_id)
+    if model_version_id is not None and get_model_version(model_version_id).project_id != example.project_id:
+        raise ValueError(f"model version {model_version_id} belongs to another project than example {example_id}")
     payload: dict = {}
     if isinstance(ds, TextDataset):
         if irrelevant is not None or relevant is not None:
@@ -322,6 +400,13 @@ def save_feedback(
         if mask.shape != ds.shape[1:]:
             raise ValueError(f"{kind} mask has shape {mask.shape}, the image is {ds.shape[1:]}")
         masks[kind] = mask
+    marked = any(m.any() for m in masks.values()) or any(payload.values())
+    if verdict == "wrong_reason" and label is None and not marked:
+        raise ValueError(
+            "a wrong-reason verdict needs to say where the wrong reason is: mark the "
+            + ("words" if payload else "pixels")
+            + " the model should not (or should) use, or correct the label, then save again"
+        )
     paths: dict[str, str | None] = {}
     for kind in ("irrelevant", "relevant"):  # stored only once every argument is known to be valid
         paths[f"{kind}_path"] = paths[f"{kind}_sha"] = None
@@ -342,31 +427,27 @@ def save_feedback(
 
 def store_feedback(example: Example, annotator: str, **fields) -> Feedback:
     """A new feedback row on ``example`` that supersedes this annotator's current one, in one write
-    transaction. Two saves racing on the same current row cannot both supersede it (a unique index on
-    ``supersedes_id``): the loser retries on top of the winner, so the history stays one line."""
-    for attempt in range(_SUPERSEDE_RETRIES):
-        try:
-            with session_scope(write=True) as session:
-                previous = session.scalar(
-                    _current(session, example.project_id).where(
-                        Feedback.example_id == example.id, Feedback.annotator == annotator
-                    )
-                )
-                row = Feedback(
-                    project_id=example.project_id,
-                    example_id=example.id,
-                    annotator=annotator,
-                    supersedes_id=previous.id if previous else None,
-                    **fields,
-                )
-                session.add(row)
-                session.flush()
-                session.refresh(row)
-                return row
-        except IntegrityError:
-            if attempt == _SUPERSEDE_RETRIES - 1:
-                raise
-    raise AssertionError("unreachable")
+    transaction. Saves on one example are serialised (the example row is locked on PostgreSQL; SQLite
+    has one writer), so two racing saves cannot both supersede the same row or both start a history;
+    a unique index on ``supersedes_id`` guards the rest."""
+    with session_scope(write=True) as session:
+        session.get(Example, example.id, with_for_update=True)
+        previous = session.scalar(
+            _current(session, example.project_id).where(
+                Feedback.example_id == example.id, Feedback.annotator == annotator
+            )
+        )
+        row = Feedback(
+            project_id=example.project_id,
+            example_id=example.id,
+            annotator=annotator,
+            supersedes_id=previous.id if previous else None,
+            **fields,
+        )
+        session.add(row)
+        session.flush()
+        session.refresh(row)
+        return row
 
 
 def feedback_history(example_id: int) -> list[Feedback]:
@@ -425,3 +506,71 @@ def compare_candidates(project_id: int, limit: int = 200) -> list[Example]:
             )
         )
     return judged + test
+
+
+def recent_feedback(project_id: int, annotator: str, limit: int = 20) -> list[Feedback]:
+    """This annotator's current judgements in the project, newest first: what "Back" returns to."""
+    annotator = annotator.strip()
+    with session_scope() as session:
+        query = (
+            _current(session, project_id)
+            .where(Feedback.annotator == annotator)
+            .order_by(col(Feedback.id).desc())
+            .limit(limit)
+        )
+        return list(session.scalars(query))
+
+
+def current_judgement(example_id: int, annotator: str) -> Feedback | None:
+    """This annotator's current feedback on the example, if any."""
+    example = _get_example(example_id)
+    with session_scope() as session:
+        query = _current(session, example.project_id).where(
+            Feedback.example_id == example_id, Feedback.annotator == annotator.strip()
+        )
+        return session.scalar(query)
+
+
+def _skips_path(annotator: str, project_id: int):
+    from xil import config
+
+    key = hashlib.blake2b(annotator.encode(), digest_size=8).hexdigest()
+    return config.home() / "skips" / f"{key}-{project_id}.json"
+
+
+def skipped_examples(annotator: str, project_id: int) -> tuple[int, ...]:
+    """The examples this annotator skipped in the project; kept on the server so a reload, or another
+    browser, does not serve them again."""
+    path = _skips_path(annotator.strip(), project_id)
+    if not annotator.strip() or not path.exists():
+        return ()
+    try:
+        return tuple(int(i) for i in json.loads(path.read_text()))
+    except (ValueError, TypeError):  # a damaged file: start over rather than break the page
+        return ()
+
+
+def _write_skips(annotator: str, project_id: int, ids: list[int]) -> None:
+    path = _skips_path(annotator, project_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(ids))
+    tmp.replace(path)  # whole or not at all
+
+
+def skip_example(annotator: str, project_id: int, example_id: int) -> None:
+    annotator = annotator.strip()
+    if not annotator:
+        raise ValueError("say who you are (annotator name) to keep skips")
+    ids = list(skipped_examples(annotator, project_id))
+    if example_id not in ids:
+        _write_skips(annotator, project_id, [*ids, int(example_id)])
+
+
+def unskip_examples(annotator: str, project_id: int, example_ids: tuple[int, ...] | None = None) -> None:
+    """Put skipped examples back in the queue (``None``: all of them)."""
+    annotator = annotator.strip()
+    if not annotator:
+        return
+    keep = [] if example_ids is None else [i for i in skipped_examples(annotator, project_id) if i not in example_ids]
+    _write_skips(annotator, project_id, keep)

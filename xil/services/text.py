@@ -80,6 +80,19 @@ def strategy_scores(row: ModelVersion, ds: TextDataset, strategy: str) -> np.nda
     return scores
 
 
+def predicted_classes(row: ModelVersion, ds: TextDataset) -> np.ndarray:
+    """The model's predicted class per text (the queue mixes classes with it)."""
+    model, tokenizer = load_text_model(row)
+    predicted = np.zeros(len(ds), dtype=np.int64)
+    for start in range(0, len(ds), 32):
+        texts = ds.texts[start : start + 32]
+        encoded = encode(tokenizer, texts, max_length=EXPLAIN_MAX_LENGTH)
+        with torch.no_grad():
+            logits = model(input_ids=encoded.input_ids, attention_mask=encoded.attention_mask).logits
+        predicted[start : start + len(texts)] = logits.argmax(1).numpy()
+    return predicted
+
+
 def word_marks(payload: dict, kind: str) -> list[int]:
     return [int(i) for i in payload.get(f"{kind}_words", [])]
 

@@ -13,7 +13,7 @@ from db import Job, session_scope
 from xil import feedback, jobs, models
 from xil.jobs.worker import JobCancelled
 from xil.services import text
-from xil.services.annotate import current_feedback, feedback_masks, feedback_words
+from xil.services.annotate import feedback_masks, feedback_words, training_feedback
 from xil.services.models import latest_model_version, model_metrics, register_model, text_model_metrics
 from xil.services.projects import dataset, get_project
 from xil.train import Cancelled, TrainConfig, TrainData, train
@@ -146,7 +146,7 @@ def training_data(project_id: int, method: str) -> tuple[TrainData, int]:
 
         idx_of = dict(session.execute(select(Example.id, Example.idx).where(Example.project_id == project_id)).all())
     used = 0
-    for fb in current_feedback(project_id):
+    for fb in training_feedback(project_id):  # without wrong reasons that give none
         row = idx_of[fb.example_id]
         if row in position:
             used += 1
