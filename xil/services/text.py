@@ -15,6 +15,7 @@ import torch
 from db import ModelVersion
 from xil import storage
 from xil.data.text import TextDataset
+from xil.jobs import JobContext
 from xil.models.text import encode, load_classifier
 from xil.services.models import insert_version, save_model_folder
 
@@ -22,7 +23,14 @@ EXPLAIN_MAX_LENGTH = 128
 
 
 def register_text_model(
-    project_id: int, model, tokenizer, cfg, metrics: dict, n_feedback: int = 0, parent_id: int | None = None
+    project_id: int,
+    model,
+    tokenizer,
+    cfg,
+    metrics: dict,
+    n_feedback: int = 0,
+    parent_id: int | None = None,
+    job: JobContext | None = None,
 ) -> ModelVersion:
     rel, sha = save_model_folder(model.cpu(), tokenizer, "text")
     return insert_version(
@@ -35,6 +43,7 @@ def register_text_model(
         metrics=metrics,
         n_feedback=n_feedback,
         parent_id=parent_id,
+        job=job,
     )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from db import Job, session_scope
-from xil import feedback, jobs, models
+from xil import config, feedback, jobs, models
 from xil.jobs.worker import JobCancelled
 from xil.services import text
 from xil.services.annotate import feedback_masks, feedback_words, training_feedback
@@ -21,8 +21,12 @@ from xil.train.text_config import TextTrainConfig
 
 
 def queue_training(project_id: int, cfg: TrainConfig | TextTrainConfig) -> Job:
-    """Validate the settings and queue a training job; errors are raised before anything is stored."""
+    """Validate the settings and queue a training job; errors are raised before anything is stored.
+    A backbone named by a local path must lie inside the data folders the operator allowed."""
     project = get_project(project_id)
+    backbone = getattr(cfg, "backbone", "")
+    if backbone and config.looks_like_path(backbone):
+        config.readable_path(backbone)
     if project.task == "text":
         return _queue_text_training(project_id, cfg)
     if project.task == "ranking":
@@ -109,7 +113,7 @@ def run_text_training_job(job: Job, ctx: jobs.JobContext) -> tuple[dict, int]:
     metrics["train_s"] = round(sum(r["seconds"] for r in history), 3)
     metrics["lambda"] = history[-1]["lambda_"] if history else None
     version = text.register_text_model(
-        job.project_id, model, tokenizer, cfg, metrics, n_feedback, job.spec.get("parent_id")
+        job.project_id, model, tokenizer, cfg, metrics, n_feedback, job.spec.get("parent_id"), job=ctx
     )
     ctx.report(1.0, log=f"model version {version.version}: test accuracy {metrics['test_acc']:.3f}")
     return metrics, version.id
@@ -174,7 +178,7 @@ def run_training_job(job: Job, ctx: jobs.JobContext) -> tuple[dict, int]:
     metrics = model_metrics(job.project_id, model)
     metrics["train_s"] = round(sum(r["seconds"] for r in history), 3)
     metrics["lambda"] = history[-1]["lambda_"] if history else None
-    version = register_model(job.project_id, model, cfg, metrics, n_feedback, job.spec.get("parent_id"))
+    version = register_model(job.project_id, model, cfg, metrics, n_feedback, job.spec.get("parent_id"), job=ctx)
     ctx.report(1.0, log=f"model version {version.version}: test accuracy {metrics['test_acc']:.3f}")
     return metrics, version.id
 
