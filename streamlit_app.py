@@ -18,7 +18,7 @@ versions = services.list_model_versions(pid)
 jobs = services.list_jobs(pid, limit=5)
 
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Project", project.name)
+c1.metric("Project", ui.md(project.name))  # a metric value is Markdown
 c2.metric("Annotated", f"{done} / {total}")
 c3.metric("Model versions", len(versions))
 latest = versions[-1] if versions else None

@@ -313,9 +313,6 @@ with right:
         with st.expander(f"Your recent judgements ({len(recent)})"):
             st.caption("Newest first; Back (B) steps through them.")
             st.dataframe(
-                [
-                    {"example id": f.example_id, "verdict": f.verdict, "label": f.label, "id": f.id}
-                    for f in recent
-                ],
+                [{"example id": f.example_id, "verdict": f.verdict, "label": f.label, "id": f.id} for f in recent],
                 hide_index=True,
             )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages.ui import NAV
+from pages.ui import NAV, md
 from tests.conftest import PROJECT_ROOT
 from xil import services
 from xil.models.text import save_classifier, tiny_classifier
@@ -79,7 +79,7 @@ def test_the_sidebar_takes_every_change_of_project(demos):
         assert not at.exception, errors(at)
         assert at.session_state["project_id"] == project_id
         assert project_box(at).value == project_id
-        assert at.metric[0].value == services.get_project(project_id).name  # the Home page follows
+        assert at.metric[0].value == md(services.get_project(project_id).name)  # the Home page follows
 
 
 def test_the_project_choice_survives_a_page_switch(demos):

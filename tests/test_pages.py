@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -39,7 +40,7 @@ def button(at: AppTest, label: str):
 
 def test_home_shows_project_and_progress(app, demo):
     labels = {m.label: m.value for m in app.metric}
-    assert labels["Project"] == "Decoy-Digits demo"
+    assert labels["Project"] == r"Decoy\-Digits demo"  # escaped Markdown: shows as the name
     assert labels["Annotated"] == f"0 / {services.annotation_progress(demo.project_id)[1]}"
     assert labels["Model versions"] == "1"
 
@@ -321,3 +322,16 @@ def test_annotate_escapes_names_texts_and_class_names(demo, monkeypatch, tmp_pat
     assert any(r"\!\[\]\(http" in b for b in bodies), "the hostile text should be on the page, escaped"
     for body in bodies:  # escaped, "\<img" renders as text; "<img" would be a tag
         assert "![](" not in body and not re.search(r"(?<!\\)<img", body), body
+
+
+def test_home_escapes_the_project_name(demo, monkeypatch):
+    from xil.data.digits import decoy_digits
+
+    monkeypatch.setenv("XIL_START_WORKER", "0")
+    project = services.create_project(HOSTILE, decoy_digits(), "test")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["project"] = str(project.id)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    [value] = [m.value for m in at.metric if m.label == "Project"]
+    assert "![](" not in value and not re.search(r"(?<!\\)<img", value), value

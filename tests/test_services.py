@@ -257,13 +257,24 @@ def test_next_examples_least_confident_first(demo):
     assert chosen.min() >= rest.max() - 1e-6
 
 
-def test_next_examples_suspicious_first(demo):
-    ids = services.next_examples(demo.project_id, demo.version_id, "suspicious", n=10)
+def test_next_examples_suspicious_first_mixing_the_predicted_classes(demo):
+    """Most suspicious first within each predicted class, the classes taken in turn: by score alone
+    the queue served one class for dozens of examples in a row."""
+    ids = services.next_examples(demo.project_id, demo.version_id, "suspicious", n=40)
     scores = annotate._strategy_scores(demo.project_id, demo.version_id, "suspicious")
+    predicted = annotate._predicted_classes(demo.project_id, demo.version_id)
     idx_of = {e.id: e.idx for e in services.projects.examples(demo.project_id, "train")}
-    chosen = scores[[idx_of[i] for i in ids]]
-    assert (np.diff(chosen) <= 0).all()
-    assert chosen.min() >= np.delete(scores[list(idx_of.values())], [list(idx_of).index(i) for i in ids]).max()
+    rows = [idx_of[i] for i in ids]
+    n_classes = len(set(predicted[list(idx_of.values())].tolist()))
+    assert n_classes >= 5
+    for start in range(0, 40 - n_classes, n_classes):  # every round brings each class once
+        assert len(set(predicted[rows[start : start + n_classes]].tolist())) == n_classes
+    unjudged = list(idx_of.values())
+    for cls in set(predicted[rows].tolist()):  # and within a class, the most suspicious first
+        mine = [r for r in rows if predicted[r] == cls]
+        assert (np.diff(scores[mine]) <= 0).all()
+        rest = [r for r in unjudged if predicted[r] == cls and r not in mine]
+        assert not rest or scores[mine].min() >= scores[rest].max()
 
 
 def test_next_examples_random_depends_on_the_annotator(demo):
@@ -895,3 +906,73 @@ def test_cli_import_mnist_reports_missing_files(tmp_path):
     result = runner.invoke(app, ["import-mnist", str(tmp_path)])
     assert result.exit_code != 0 and "no MNIST IDX files" in result.stderr
     assert services.list_projects() == []
+
+
+# --- issue 8: cross-project explanations, bare wrong reasons, skips --------------------------------
+
+
+def other_image_project():
+    from xil.data.digits import decoy_digits
+
+    return services.create_project("Other digits", decoy_digits(seed=1), "test")
+
+
+def test_explain_example_refuses_an_example_of_another_project(demo):
+    other = other_image_project()
+    foreign = train_example_ids(other.id, 1)[0]
+    with pytest.raises(ValueError, match="another project"):
+        services.explain_example(demo.version_id, foreign, "saliency")
+    own = train_example_ids(demo.project_id, 1)[0]
+    with pytest.raises(ValueError, match="another project"):
+        services.explain_example(demo.version_id, own, "saliency", project_id=other.id)
+    with pytest.raises(ValueError, match="another project"):
+        services.save_feedback(foreign, "ada", demo.version_id, "right_reason")
+    assert services.explain_example(demo.version_id, own, "saliency", project_id=demo.project_id).example_id == own
+
+
+def test_a_wrong_reason_needs_marks_or_a_label(demo):
+    a, b, c = train_example_ids(demo.project_id, 3)
+    with pytest.raises(ValueError, match="wrong-reason verdict needs"):
+        services.save_feedback(a, "ada", demo.version_id, "wrong_reason", irrelevant=np.zeros(SHAPE))
+    assert feedback_count() == 0
+    services.save_feedback(a, "ada", demo.version_id, "wrong_reason", irrelevant=corner_mask())
+    services.save_feedback(b, "ada", demo.version_id, "wrong_reason", label=4)
+    services.save_feedback(c, "ada", demo.version_id, "right_reason")  # a right reason needs nothing
+    assert feedback_count() == 3
+
+
+def test_trainers_leave_out_wrong_reasons_without_marks_and_count_them(demo):
+    a, b = train_example_ids(demo.project_id, 2)
+    bare = annotate.store_feedback(  # as saved before the check existed
+        annotate._get_example(a), "ada", model_version_id=demo.version_id, verdict="wrong_reason", kind="image_rationale"
+    )
+    services.save_feedback(b, "ada", demo.version_id, "wrong_reason", irrelevant=corner_mask())
+    assert annotate.lacks_reason(bare)
+    assert annotate.count_lacking_reason(demo.project_id) == 1
+    assert [f.example_id for f in annotate.training_feedback(demo.project_id)] == [b]
+    idx, irrelevant, _ = annotate.feedback_masks(demo.project_id)
+    assert idx.tolist() == [annotate._get_example(b).idx] and irrelevant.sum() == 16
+    _, used = training.training_data(demo.project_id, "rrr")
+    assert used == 1
+
+
+def test_skips_are_kept_per_annotator_and_project(demo):
+    first = services.next_examples(demo.project_id, demo.version_id, "suspicious", "ada", n=1)[0]
+    annotate.skip_example("ada", demo.project_id, first)
+    annotate.skip_example("ada", demo.project_id, first)  # once is enough
+    assert annotate.skipped_examples("ada", demo.project_id) == (first,)
+    assert annotate.skipped_examples("bob", demo.project_id) == ()
+    assert annotate.skipped_examples("ada", demo.project_id + 1) == ()
+    annotate.unskip_examples("ada", demo.project_id)
+    assert annotate.skipped_examples("ada", demo.project_id) == ()
+
+
+def test_recent_feedback_is_the_annotators_current_judgements_newest_first(demo):
+    a, b = train_example_ids(demo.project_id, 2)
+    services.save_feedback(a, "ada", demo.version_id, "right_reason")
+    services.save_feedback(b, "ada", demo.version_id, "right_reason")
+    again = services.save_feedback(a, "ada", demo.version_id, "wrong_reason", label=1)
+    services.save_feedback(b, "bob", demo.version_id, "right_reason")
+    assert [f.example_id for f in annotate.recent_feedback(demo.project_id, "ada")] == [a, b]
+    assert annotate.current_judgement(a, "ada").id == again.id
+    assert annotate.current_judgement(a, "bob") is None

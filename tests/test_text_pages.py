@@ -89,3 +89,20 @@ def test_text_train_page_shows_the_epochs_a_job_really_ran(reviews, tmp_path):
     at = open_text_page(project.id, "train")
     [progress] = at.get("progress")
     assert progress.proto.text == "epoch 10 of 10"  # epochs=1 asked; 150 texts need 10 for min_steps
+
+
+def test_text_annotate_queue_option_speaks_of_words_not_objects(reviews):
+    project, _ = reviews
+    at = open_text_page(project.id, "annotate")
+    box = at.selectbox(key="annotate_strategy")
+    title = box.format_func(box.value)
+    assert "off the object" not in title and "word" in title
+
+
+def test_text_annotate_wrong_reason_without_marked_words_asks_for_them(reviews):
+    project, _ = reviews
+    at = open_text_page(project.id, "annotate")
+    example_id = at.session_state["example_id"]
+    [b for b in at.button if b.label == "Wrong reason"][0].click().run()
+    assert any("mark the words" in e.value for e in at.error), [e.value for e in at.error]
+    assert services.feedback_history(example_id) == []

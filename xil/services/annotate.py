@@ -304,6 +304,22 @@ def _mix_classes(order: list[int], classes: np.ndarray) -> list[int]:
     return [i for one_round in rounds for i in one_round if i is not None]
 
 
+def _suspicious_rank(project_id: int, model_version_id: int) -> np.ndarray:
+    """Each dataset row's place in the suspicious queue: by score, mixed over predicted classes. Made
+    once over every row, so judging or skipping one example leaves the others' order as it was (what
+    was prefetched stays next)."""
+    key = (model_version_id, "suspicious_rank")
+    if key not in _scores:
+        scores = _strategy_scores(project_id, model_version_id, "suspicious")
+        train = dataset(project_id).indices("train")  # the queue serves these only
+        by_score = train[np.argsort(-scores[train], kind="stable")].tolist()
+        mixed = _mix_classes(by_score, _predicted_classes(project_id, model_version_id))
+        rank = np.full(len(scores), len(scores), dtype=np.int64)
+        rank[mixed] = np.arange(len(mixed))
+        _scores[key] = rank
+    return _scores[key]
+
+
 def next_examples(
     project_id: int,
     model_version_id: int,
@@ -333,9 +349,10 @@ def next_examples(
         order = sorted(range(len(ids)), key=ranks.__getitem__)
     else:
         rows_idx = np.array([r[1] for r in rows])
-        scores = _strategy_scores(project_id, model_version_id, strategy)[rows_idx]
-        order = np.argsort(-scores, kind="stable").tolist()
-        order = _mix_classes(order, _predicted_classes(project_id, model_version_id)[rows_idx])
+        if strategy == "suspicious":
+            order = np.argsort(_suspicious_rank(project_id, model_version_id)[rows_idx], kind="stable")
+        else:  # least confident stays strictly by confidence: that is what it promises
+            order = np.argsort(-_strategy_scores(project_id, model_version_id, strategy)[rows_idx], kind="stable")
     return [int(ids[i]) for i in order[:n]]
 
 
