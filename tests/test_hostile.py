@@ -55,7 +55,14 @@ def _start_many(argv: list[str], n: int, env: dict[str, str]) -> list[subprocess
     return results
 
 
-OPEN_DATABASE = "import db; from xil import services; print(services.status()['projects'])"
+# What every process of the studio does first (the app, a worker, each CLI command): open the database,
+# which creates or migrates the schema. The processes wait for one start time, so they really overlap
+# (the old code failed 19 of 20 this way with "database is locked").
+OPEN_DATABASE = (
+    "import os, time, db; from sqlalchemy import text\n"
+    "time.sleep(max(0.0, float(os.environ['START_AT']) - time.time()))\n"
+    "with db.engine().connect() as c: print(c.execute(text('SELECT count(*) FROM project')).scalar())"
+)
 
 
 # 1. Processes starting together on a new XIL_HOME (before: 'database is locked' at CREATE TABLE).
@@ -84,7 +91,8 @@ def _revisions(env: dict[str, str]) -> list[str]:
 
 
 def test_twenty_processes_open_a_new_database_at_once(fresh_database):
-    results = _start_many([PYTHON, "-c", OPEN_DATABASE], 20, fresh_database)
+    start_at = str(time.time() + 8)  # after every process has imported what it needs
+    results = _start_many([PYTHON, "-c", OPEN_DATABASE], 20, {**fresh_database, "START_AT": start_at})
     failures = [r.stderr[-800:] for r in results if r.returncode != 0]
     assert not failures, failures[0]
     assert [r.stdout.strip() for r in results] == ["0"] * 20
