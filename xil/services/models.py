@@ -12,8 +12,8 @@ from torch import nn
 
 from db import ModelVersion, session_scope
 from xil import models, storage
-from xil.jobs import JobContext
 from xil.explain.metrics import plausibility, wrong_reason_score
+from xil.jobs import JobContext
 from xil.services.projects import dataset, tensors
 from xil.train import TrainConfig, TrainData, evaluate, train
 from xil.train.evaluate import attributions

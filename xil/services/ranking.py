@@ -122,7 +122,9 @@ def save_ranking(
     if correction is not None:
         from xil.services.revision import add_correction
 
-        add_correction(correction, "answer", ds.prompts[example.idx], project_id=example.project_id, annotator=annotator)
+        add_correction(
+            correction, "answer", ds.prompts[example.idx], project_id=example.project_id, annotator=annotator
+        )
     return row
 
 

@@ -10,6 +10,8 @@ each such annotator's rows on that example are relinked in the order they were w
 lost and the latest is again the one current judgement.
 """
 
+import itertools
+
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
@@ -32,7 +34,7 @@ def _linearise_forks(connection) -> None:
         ids = connection.execute(history, {"example": example_id, "annotator": annotator}).scalars().all()
         for row in ids:  # first unlink the whole history, so relinking never meets the unique index
             connection.execute(relink, {"parent": None, "row": row})
-        for parent, row in zip(ids, ids[1:]):
+        for parent, row in itertools.pairwise(ids):
             connection.execute(relink, {"parent": parent, "row": row})
 
 
