@@ -211,3 +211,141 @@ def _feedback(project_id: int):
     from xil.services.annotate import current_feedback
 
     return current_feedback(project_id)
+
+
+# --- issue 8: what a new user hit in the browser ------------------------------------------------------
+
+
+def _url_param(page, name: str) -> str | None:
+    return page.evaluate(f"new URLSearchParams(location.search).get('{name}')")
+
+
+def _settled(page) -> None:
+    """Wait for the rerun to finish: Streamlit's status widget says "Running" while it works."""
+    page.wait_for_timeout(400)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=120_000,
+    )
+    page.wait_for_timeout(300)
+
+
+def _choose_project(page, project) -> None:
+    page.get_by_role("combobox", name="Project").click()
+    page.get_by_role("option", name=project.name, exact=True).click()
+    page.wait_for_function(f"new URLSearchParams(location.search).get('project') === '{project.id}'", timeout=30_000)
+    _settled(page)
+
+
+def _exceptions(page) -> list[str]:
+    return page.get_by_test_id("stException").all_inner_texts()
+
+
+def test_every_sidebar_change_of_project_sticks(reviews, page, server):
+    projects = {p.task: p for p in services.list_projects()}
+    a, b, c = projects["image"], projects["text"], projects["ranking"]
+    page.goto(server)
+    page.get_by_text("The loop").wait_for()
+    for project in (b, a, c, b, a):  # every second change used to snap back
+        _choose_project(page, project)
+        page.wait_for_timeout(1500)  # time for a snap back to show
+        assert _url_param(page, "project") == str(project.id)
+        assert page.get_by_test_id("stMetricValue").first.inner_text() == project.name  # Home follows
+
+
+def test_every_page_for_every_project_in_the_browser(reviews, page, server):
+    from pages.ui import NAV
+
+    projects = services.list_projects()
+    page.goto(f"{server}/?annotator=ada")
+    page.get_by_text("The loop").wait_for()
+    for _, title, _ in NAV:
+        page.get_by_role("link", name=title, exact=True).click()
+        _settled(page)
+        assert not _exceptions(page), (title, _exceptions(page))
+        for project in [*projects[1:], projects[0]]:
+            _choose_project(page, project)
+            assert not _exceptions(page), (title, project.name, _exceptions(page))
+
+
+def test_annotate_after_switching_to_the_text_project_shows_a_text(reviews, page, server):
+    project, version = reviews
+    page.goto(f"{server}/annotate?annotator=ada")
+    page.get_by_text("Brush", exact=True).wait_for()
+    digit = _url_param(page, "example")
+    _choose_project(page, project)
+    page.get_by_text("Irrelevant words").wait_for()
+    assert not _exceptions(page)
+    assert _url_param(page, "example") not in (None, digit)
+    page.reload()  # the URL it left is a good one
+    page.get_by_text("Irrelevant words").wait_for()
+    assert not _exceptions(page)
+
+
+def test_a_box_from_the_images_top_right_corner_marks_pixels(page, server, demo):
+    page.goto(f"{server}/annotate?annotator=ada")
+    page.get_by_text("Brush", exact=True).wait_for()
+    _settled(page)
+    area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    cell = area["width"] / 28
+    # a box started in the top-right pixel, where Plotly's toolbar used to lie, dragged down-left
+    page.mouse.move(area["x"] + 27.9 * cell, area["y"] + 0.1 * cell)
+    page.mouse.down()
+    page.mouse.move(area["x"] + 24.1 * cell, area["y"] + 3.9 * cell, steps=10)
+    page.mouse.up()
+    page.get_by_text("Marked: 16 irrelevant (magenta), 0 relevant (green) pixels").wait_for()
+
+
+def test_a_drag_that_marks_nothing_says_so(page, server, demo):
+    page.goto(f"{server}/annotate?annotator=ada")
+    page.get_by_text("Brush", exact=True).wait_for()
+    _settled(page)
+    area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    cell = area["width"] / 28
+    # between the centres of four pixels: the box holds none of them
+    page.mouse.move(area["x"] + 10.6 * cell, area["y"] + 10.6 * cell)
+    page.mouse.down()
+    page.mouse.move(area["x"] + 11.4 * cell, area["y"] + 11.4 * cell, steps=8)
+    page.mouse.up()
+    page.get_by_text("That drag marked no pixels").wait_for()
+    page.get_by_text("Marked: 0 irrelevant (magenta), 0 relevant (green) pixels").wait_for()
+
+
+HOSTILE = "![](http://127.0.0.1:9/x) <img src=x>"
+
+
+def test_hostile_names_and_texts_make_the_browser_fetch_nothing(demo, page, server, tmp_path):
+    from xil.data.text import TextDataset
+    from xil.models.text import save_classifier, tiny_classifier
+    from xil.services import text as text_service
+    from xil.train.text_config import TextTrainConfig
+
+    texts = [f"review {i} {HOSTILE} ends" for i in range(12)]
+    ds = TextDataset(
+        name="hostile",
+        texts=texts,
+        labels=np.arange(12) % 2,
+        split=np.array(["train"] * 8 + ["test"] * 4),
+        class_names=[HOSTILE, "fine"],
+    )
+    project = services.create_project(HOSTILE, ds, "test")
+    model, tokenizer = tiny_classifier(num_labels=2)
+    backbone = str(save_classifier(model, tokenizer, tmp_path / "tiny-bert"))
+    cfg = TextTrainConfig(method="none", backbone=backbone)
+    text_service.register_text_model(project.id, model, tokenizer, cfg, {"test_acc": 0.5})
+
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    page.goto(f"{server}/?project={project.id}&annotator=ada")
+    page.get_by_text("The loop").wait_for()
+    page.get_by_role("link", name="Annotate", exact=True).click()
+    page.get_by_text("Irrelevant words").wait_for()
+    page.get_by_role("button", name="Right reason").click()  # the banner names the example
+    page.get_by_text("Saved feedback").wait_for()
+    page.get_by_role("button", name="Back").click()  # the saved label, by its class name
+    page.get_by_text("You judged this one").wait_for()
+    _settled(page)
+    assert page.get_by_text("127.0.0.1:9/x").count() > 0, "the hostile text should show, as text"
+    assert page.locator('img[src="http://127.0.0.1:9/x"], img[src="x"]').count() == 0
+    assert not [url for url in fetched if "127.0.0.1:9/" in url or url.endswith("/x")], fetched

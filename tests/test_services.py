@@ -944,7 +944,11 @@ def test_a_wrong_reason_needs_marks_or_a_label(demo):
 def test_trainers_leave_out_wrong_reasons_without_marks_and_count_them(demo):
     a, b = train_example_ids(demo.project_id, 2)
     bare = annotate.store_feedback(  # as saved before the check existed
-        annotate._get_example(a), "ada", model_version_id=demo.version_id, verdict="wrong_reason", kind="image_rationale"
+        annotate._get_example(a),
+        "ada",
+        model_version_id=demo.version_id,
+        verdict="wrong_reason",
+        kind="image_rationale",
     )
     services.save_feedback(b, "ada", demo.version_id, "wrong_reason", irrelevant=corner_mask())
     assert annotate.lacks_reason(bare)

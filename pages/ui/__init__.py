@@ -201,7 +201,9 @@ def explanation_figure(
             )
         )
     fig.update_xaxes(visible=False, range=[-0.5, w - 0.5], constrain="domain")
-    fig.update_yaxes(visible=False, range=[h - 0.5, -0.5], scaleanchor="x")
+    # both axes shrink to the image, which sits at the top: the plot area is the image, whatever the
+    # chart's width, so a drag anywhere in it lands on pixels
+    fig.update_yaxes(visible=False, range=[h - 0.5, -0.5], scaleanchor="x", constrain="domain", constraintoward="top")
     fig.update_layout(
         height=height,
         margin={"l": 0, "r": 0, "t": TOOLBAR_MARGIN if selectable else 0, "b": 0},
