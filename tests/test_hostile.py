@@ -438,3 +438,16 @@ def test_twenty_concurrent_savers_keep_one_current_judgement_per_example(demo):
     assert len(parents) == len(set(parents)) == 190  # every row but the first of each example superseded once
     current = annotate.current_feedback(demo.project_id)
     assert sorted(f.example_id for f in current) == sorted(ids)
+
+
+def test_the_app_says_what_is_wrong_with_its_database(xil_home, monkeypatch):
+    """A bad DATABASE_URL in the app: one message on the page, no traceback."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("XIL_START_WORKER", "0")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://ada:secret@127.0.0.1:9/xil")
+    at = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] and "cannot open the database" in at.error[0].value
+    assert "secret" not in at.error[0].value

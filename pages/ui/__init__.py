@@ -60,7 +60,11 @@ def _start_worker() -> subprocess.Popen | None:
 
 def setup(title: str) -> None:
     st.set_page_config(page_title=f"{title} · xil studio", page_icon=":material/search:", layout="wide")
-    _seed_demo()
+    try:
+        _seed_demo()
+    except services.DatabaseSetupError as exc:  # a bad DATABASE_URL, a server that is down: say so, no traceback
+        st.error(f"The studio cannot open its database. {exc}", icon=":material/database:")
+        st.stop()
     _start_worker()
     with st.sidebar:
         for path, label, icon in NAV:

@@ -15,6 +15,7 @@ from xil.services.annotate import (
     save_draft,
     save_feedback,
 )
+from db import DatabaseSetupError
 from xil.services.export import export_feedback
 from xil.services.models import latest_model_version, list_model_versions, load_model
 from xil.services.projects import (
@@ -40,6 +41,7 @@ from xil.services.training import (
 )
 
 __all__ = [
+    "DatabaseSetupError",
     "JOB_HANDLERS",
     "STRATEGIES",
     "ExampleView",
