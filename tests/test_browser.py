@@ -144,7 +144,8 @@ def test_keyboard_saves_right_reason_with_a_relevant_region(page, server, demo):
 @pytest.fixture
 def reviews(demo, tmp_path):
     """The review demo (text) with a tiny first model, in place before the server starts."""
-    from xil.models.text import save_classifier, tiny_classifier
+    from tests.tiny_models import tiny_classifier
+    from xil.models.text import save_classifier
     from xil.services import text as text_service
     from xil.train.text_config import TextTrainConfig
 
@@ -316,8 +317,9 @@ HOSTILE = "![](http://127.0.0.1:9/x) <img src=x>"
 
 
 def test_hostile_names_and_texts_make_the_browser_fetch_nothing(demo, page, server, tmp_path):
+    from tests.tiny_models import tiny_classifier
     from xil.data.text import TextDataset
-    from xil.models.text import save_classifier, tiny_classifier
+    from xil.models.text import save_classifier
     from xil.services import text as text_service
     from xil.train.text_config import TextTrainConfig
 

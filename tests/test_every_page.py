@@ -8,8 +8,9 @@ from streamlit.testing.v1 import AppTest
 
 from pages.ui import NAV, md
 from tests.conftest import PROJECT_ROOT
+from tests.tiny_models import tiny_classifier
 from xil import services
-from xil.models.text import save_classifier, tiny_classifier
+from xil.models.text import save_classifier
 from xil.services import text as text_service
 from xil.services.projects import examples
 from xil.train.text_config import TextTrainConfig

@@ -133,7 +133,8 @@ def test_data_page_renders(app):
 @pytest.fixture
 def reviews(demo, tmp_path):
     """The review demo (text) with a tiny first model, beside Decoy-Digits."""
-    from xil.models.text import save_classifier, tiny_classifier
+    from tests.tiny_models import tiny_classifier
+    from xil.models.text import save_classifier
     from xil.services import text as text_service
     from xil.train.text_config import TextTrainConfig
 
@@ -290,8 +291,9 @@ def rendered_markdown(at: AppTest) -> list[str]:
 
 
 def test_annotate_escapes_names_texts_and_class_names(demo, monkeypatch, tmp_path):
+    from tests.tiny_models import tiny_classifier
     from xil.data.text import TextDataset
-    from xil.models.text import save_classifier, tiny_classifier
+    from xil.models.text import save_classifier
     from xil.services import text as text_service
     from xil.train.text_config import TextTrainConfig
 

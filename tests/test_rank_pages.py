@@ -11,8 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import PROJECT_ROOT
+from tests.tiny_models import tiny_classifier
 from xil import services
-from xil.models.text import tiny_classifier
 from xil.ranking.config import RewardConfig
 from xil.services import ranking, revision
 

@@ -10,10 +10,11 @@ import math
 import pytest
 import torch
 
-from xil.models.text import load_tokenizer, tiny_classifier
+from tests.tiny_models import tiny_causal_lm, tiny_classifier
+from xil.models.text import load_tokenizer
 from xil.ranking.batching import check_groups, encode_groups, prompt_batches
 from xil.ranking.export import read_preference_dataset, to_preference_rows, write_preference_dataset
-from xil.ranking.generate import GenerationConfig, sample_candidates, tiny_causal_lm
+from xil.ranking.generate import GenerationConfig, sample_candidates
 from xil.ranking.inputs import PROMPT, RESPONSE, encode_candidates
 from xil.ranking.pairs import pairs_from_ranking, pairs_with_correction
 from xil.ranking.prompts import PromptFileError, demo_prompts, load_prompt_file

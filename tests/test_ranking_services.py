@@ -6,9 +6,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import PROJECT_ROOT
+from tests.tiny_models import tiny_classifier
 from xil import services
 from xil.export import read_rows
-from xil.models.text import save_classifier, tiny_classifier
+from xil.models.text import save_classifier
 from xil.ranking.config import RewardConfig
 from xil.ranking.prompts import demo_prompts
 from xil.services import ranking, revision
@@ -116,7 +117,8 @@ def test_rank_page_saves_a_ranking(prompts, monkeypatch):
 
 
 def test_import_prompts_samples_candidates_from_a_causal_lm(tmp_path):
-    from xil.ranking.generate import GenerationConfig, tiny_causal_lm
+    from tests.tiny_models import tiny_causal_lm
+    from xil.ranking.generate import GenerationConfig
 
     generator = str(tiny_causal_lm(tmp_path / "tiny-lm"))
     prompts = tmp_path / "prompts.jsonl"

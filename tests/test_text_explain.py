@@ -10,12 +10,13 @@ import pytest
 import torch
 from torch import nn
 
+from tests.tiny_models import tiny_classifier
 from xil.explain import text_metrics
 from xil.explain.text import REGISTRY, atman, explain_text, word_scores
 from xil.explain.text import input_x_gradient as ixg
 from xil.explain.text import layer_integrated_gradients as lig
 from xil.explain.text import occlusion as occ
-from xil.models.text import Encoded, encode, tiny_classifier
+from xil.models.text import Encoded, encode
 
 TEXTS = ["The coffee was wonderful. Posted from my tablet", "A waste of money"]
 

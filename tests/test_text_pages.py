@@ -6,8 +6,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import PROJECT_ROOT
+from tests.tiny_models import tiny_classifier
 from xil import services
-from xil.models.text import save_classifier, tiny_classifier
+from xil.models.text import save_classifier
 from xil.services import text as text_service
 from xil.train.text_config import TextTrainConfig
 

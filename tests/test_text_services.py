@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.tiny_models import tiny_classifier
 from xil import services
 from xil.data.text import DEMO_SHORTCUT, demo_reviews
 from xil.export import read_rows
-from xil.models.text import save_classifier, tiny_classifier
+from xil.models.text import save_classifier
 from xil.services import text as text_service
 from xil.train.text_config import TextTrainConfig
 

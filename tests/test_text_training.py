@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.tiny_models import tiny_classifier
 from xil.data.text import demo_reviews
 from xil.feedback import text as text_feedback
 from xil.feedback.text import counterexamples, hint, rrr
 from xil.feedback.text.counterexamples import build_pool
-from xil.models.text import encode, tiny_classifier, word_mask_to_tokens
+from xil.models.text import encode, word_mask_to_tokens
 from xil.train.text_config import TextTrainConfig
 from xil.train.text_loop import Cancelled, evaluate_text, predict_text, train_text
 

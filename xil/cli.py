@@ -273,11 +273,59 @@ def export(
     typer.echo(f"wrote {path}")
 
 
+def _choices(registry: str) -> list[str]:
+    """The names in one of the domain's registries, imported only when asked (they import torch, which
+    ``xil status`` and the others do without)."""
+    if registry == "feedback":
+        from xil.feedback import REGISTRY
+    elif registry == "text-feedback":
+        from xil.feedback.text import REGISTRY
+    elif registry == "explain":
+        from xil.explain import REGISTRY
+    elif registry == "text-explain":
+        from xil.explain.text import REGISTRY
+    else:
+        from xil.models import REGISTRY
+    return REGISTRY.names()
+
+
+def _names(registry: str, extra: tuple[str, ...] = ()) -> dict:
+    """Shell completion from a registry (``--help`` stays quick; the config or the benchmark refuses an
+    unknown name with the list of choices)."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [n for n in (*extra, *_choices(registry)) if n.startswith(incomplete.rsplit(",", 1)[-1])]
+
+    return {"autocompletion": complete}
+
+
+@app.command()
+def methods() -> None:
+    """List the feedback methods, explainers and architectures (the choices of `train` and `bench`)."""
+    from xil import explain, feedback, models
+    from xil.explain import text as text_explain
+    from xil.feedback import text as text_feedback
+
+    sections = [
+        ("image feedback methods (xil train --method, bench decoy --methods; also: none)", feedback.REGISTRY),
+        ("text feedback methods (bench text-shortcut --methods)", text_feedback.REGISTRY),
+        ("image architectures (xil train --arch, bench decoy --arch)", models.REGISTRY),
+        ("image explainers", explain.REGISTRY),
+        ("text explainers", text_explain.REGISTRY),
+    ]
+    for title, registry in sections:
+        typer.echo(f"{title}:")
+        for name, entry in registry.items():
+            typer.echo(f"  {name:<28} {entry.title}")
+
+
 @app.command()
 def train(
     project: int = typer.Option(1, help="Project id."),
-    method: str = typer.Option("rrr", help="none, rrr, rrr_g, hint or ce."),
-    arch: str = typer.Option("mlp", help="mlp or cnn."),
+    method: str = typer.Option(
+        "rrr", help="none or an image feedback method (`xil methods`).", **_names("feedback", ("none",))
+    ),
+    arch: str = typer.Option("mlp", help="An image architecture (`xil methods`).", **_names("models")),
     epochs: int = typer.Option(30),
     lam: float | None = typer.Option(None, "--lambda", help="Penalty weight (default: automatic)."),
 ) -> None:
@@ -296,13 +344,15 @@ def train(
 def bench_decoy(
     dataset: str = typer.Option("digits", help="digits or mnist."),
     data: Path | None = typer.Option(None, help="Folder with MNIST IDX files (for --dataset mnist)."),
-    arch: str = typer.Option("mlp", help="mlp or cnn."),
+    arch: str = typer.Option("mlp", help="An image architecture (`xil methods`).", **_names("models")),
     device: str = typer.Option("auto", help="cpu, cuda or auto."),
     epochs: int | None = typer.Option(None, help="Default: 64 (MLP) or 30 (CNN)."),
     feedback_fraction: str | None = typer.Option(
         None, help="Comma-separated fractions of training examples given feedback, e.g. 0.01,0.1,1."
     ),
-    methods: str = typer.Option("rrr,rrr_g,hint,ce"),
+    methods: str = typer.Option(
+        "", help="Comma-separated image feedback methods (`xil methods`); default: all.", **_names("feedback")
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Decoy benchmark: clean, vanilla and each feedback method; accuracy and wrong-reason score."""
@@ -315,7 +365,7 @@ def bench_decoy(
             arch=arch,
             device=device,
             epochs=epochs,
-            methods=[m for m in methods.split(",") if m],
+            methods=[m for m in methods.split(",") if m] or None,
             fractions=[float(f) for f in feedback_fraction.split(",")] if feedback_fraction else None,
         )
     except (FileNotFoundError, ValueError) as exc:
@@ -330,7 +380,9 @@ def bench_text_shortcut(
     n: int = typer.Option(1500, help="Sentences used (balanced subset); 0: all 10,662."),
     epochs: int = typer.Option(2),
     max_length: int = typer.Option(48, help="Tokens per sentence."),
-    methods: str = typer.Option("rrr,hint,ce"),
+    methods: str = typer.Option(
+        "", help="Comma-separated text feedback methods (`xil methods`); default: all.", **_names("text-feedback")
+    ),
     backbone: str = typer.Option("minilm", help="minilm (bundled), a local folder or a hub id."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -345,7 +397,7 @@ def bench_text_shortcut(
             device=device,
             epochs=epochs,
             max_length=max_length,
-            methods=tuple(m for m in methods.split(",") if m),
+            methods=tuple(m for m in methods.split(",") if m) or None,
             backbone=backbone,
         )
     except (FileNotFoundError, ValueError) as exc:

@@ -7,7 +7,16 @@ from pathlib import Path
 
 from db.engine import default_url, with_driver
 
-__all__ = ["data_roots", "database_url", "device", "home", "looks_like_path", "precision", "readable_path", "with_driver"]
+__all__ = [
+    "data_roots",
+    "database_url",
+    "device",
+    "home",
+    "looks_like_path",
+    "precision",
+    "readable_path",
+    "with_driver",
+]
 
 
 def home() -> Path:

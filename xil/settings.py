@@ -1,16 +1,56 @@
 """What the config dataclasses share: a job row stores ``to_dict()``, a worker rebuilds it with
-``from_dict`` (unknown keys are an error, not silently dropped)."""
+``from_dict`` (unknown keys are an error, not silently dropped), and the UI shows each field's help
+from the class's *Parameters* docstring (:func:`field_help`).
+
+A config documents every field in its docstring and checks every value in ``__post_init__``, so a bad
+setting fails where the config is made (a form, the CLI, a stored job row), with the same message
+everywhere."""
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import asdict, fields
 from typing import Any, TypeVar
 
 T = TypeVar("T", bound="Settings")
 
 
+def field_help(cls: type) -> dict[str, str]:
+    """``{field: its description}`` from the *Parameters* section of ``cls``'s docstring, one paragraph
+    per field, in docstring order. An entry is ``name: text`` (or ``name (type): text``) indented under
+    ``Parameters:``; deeper-indented lines continue it."""
+    lines = inspect.cleandoc(cls.__doc__ or "").splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip().rstrip(":") == "Parameters") + 1
+    except StopIteration:
+        return {}
+    out: dict[str, str] = {}
+    indent: int | None = None
+    name = None
+    for line in lines[start:]:
+        if not line.strip():
+            continue
+        depth = len(line) - len(line.lstrip())
+        if indent is None:
+            indent = depth
+        if depth < indent:
+            break
+        if depth == indent:
+            head, _, text = line.strip().partition(":")
+            name = head.split(" ")[0]
+            out[name] = text.strip()
+        elif name is not None:
+            out[name] = f"{out[name]} {line.strip()}".strip()
+    return out
+
+
 class Settings:
     """Mixin for ``@dataclass`` configs."""
+
+    @classmethod
+    def help(cls, field: str) -> str:
+        """The help text of one field (its paragraph in the *Parameters* docstring); "" if undocumented."""
+        return field_help(cls).get(field, "")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload]

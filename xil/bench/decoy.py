@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xil import config, data
+from xil import config, data, feedback, models
 from xil.data import ImageDataset
 from xil.train import TrainConfig, TrainData, evaluate, train
 
@@ -56,7 +56,10 @@ def run(
     fractions: list[float] | None = None,
     seed: int = 0,
 ) -> dict:
-    methods = methods or ["rrr", "rrr_g", "hint", "ce"]
+    methods = methods or feedback.REGISTRY.names()
+    for method in methods:  # refuse an unknown name before training anything
+        feedback.REGISTRY.lookup(method)
+    models.REGISTRY.lookup(arch)
     epochs = epochs or DEFAULT_EPOCHS[arch]
     decoyed = _load(dataset, data, decoys=True)
     clean = _load(dataset, data, decoys=False)
@@ -92,8 +95,8 @@ def run(
         "methods": {},
     }
     for method in methods:
-        if method == "rrr_g" and arch != "cnn":
-            result["methods"][method] = {"skipped": "Grad-CAM needs --arch cnn"}
+        if feedback.REGISTRY.lookup(method).needs_conv and not models.REGISTRY.lookup(arch).conv:
+            result["methods"][method] = {"skipped": f"{feedback.REGISTRY[method].title} needs --arch cnn"}
             continue
         result["methods"][method] = _run(with_(method=method), train_data, test, decoyed.decoy_masks[te])
     if "rrr" in result["methods"] and "train_s" in result["methods"]["rrr"]:

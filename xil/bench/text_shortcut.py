@@ -30,6 +30,7 @@ import torch
 
 from xil import config
 from xil.data.text import TextDataset, inject_shortcut, rt_polarity
+from xil.feedback import text as text_feedback
 from xil.precision import precision_name
 from xil.train.text_config import TextTrainConfig
 from xil.train.text_loop import evaluate_text, predict_text, train_text
@@ -74,13 +75,16 @@ def run(
     device: str = "auto",
     epochs: int = 2,
     max_length: int = 48,
-    methods: tuple[str, ...] = ("rrr", "hint", "ce"),
+    methods: tuple[str, ...] | None = None,  # None: every text feedback method
     shortcut: tuple[str, str] = SHORTCUT,
     batch_size: int = 16,
     seed: int = 0,
     backbone: str = TextTrainConfig.backbone,
 ) -> dict:
     """Clean, vanilla (shortcut, no feedback) and each method; one dict of measured numbers."""
+    methods = methods or tuple(text_feedback.REGISTRY.names())
+    for method in methods:  # refuse an unknown name before training anything
+        text_feedback.REGISTRY.lookup(method)
     clean = rt_polarity(data, limit=n or None, seed=seed)
     planted = inject_shortcut(clean, tuple(shortcut), seed=seed)
     tr = planted.indices("train")

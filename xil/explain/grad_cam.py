@@ -5,11 +5,17 @@ Needs a convolutional model that names its last convolution ``conv_layer`` (Selv
 
 from captum.attr import LayerAttribution, LayerGradCam
 
-NAME = "grad_cam"
-TITLE = "Grad-CAM"
-NEEDS_CONV = True
+from xil.explain.explainer import Explainer
 
 
 def attribute(model, inputs, target):
     cam = LayerGradCam(model, model.conv_layer).attribute(inputs, target=target, relu_attributions=True)
     return LayerAttribution.interpolate(cam, tuple(inputs.shape[2:]), "bilinear").sum(dim=1)
+
+
+EXPLAINER = Explainer(
+    name="grad_cam",
+    title="Grad-CAM",
+    needs_conv=True,
+    attribute=attribute,
+)

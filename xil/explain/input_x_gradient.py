@@ -2,9 +2,16 @@
 
 from captum.attr import InputXGradient
 
-NAME = "input_x_gradient"
-TITLE = "Input x Gradient"
+from xil.explain.explainer import Explainer
 
 
 def attribute(model, inputs, target):
     return InputXGradient(model).attribute(inputs, target=target).sum(dim=1)
+
+
+EXPLAINER = Explainer(
+    name="input_x_gradient",
+    title="Input x Gradient",
+    needs_conv=False,
+    attribute=attribute,
+)

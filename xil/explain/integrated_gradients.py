@@ -5,11 +5,19 @@
 
 from captum.attr import IntegratedGradients
 
-NAME = "integrated_gradients"
-TITLE = "Integrated Gradients"
+from xil.explain.explainer import Explainer
+
 STEPS = 32
 
 
 def attribute(model, inputs, target):
     ig = IntegratedGradients(model)
     return ig.attribute(inputs, target=target, n_steps=STEPS, internal_batch_size=None).sum(dim=1)
+
+
+EXPLAINER = Explainer(
+    name="integrated_gradients",
+    title="Integrated Gradients",
+    needs_conv=False,
+    attribute=attribute,
+)

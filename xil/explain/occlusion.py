@@ -2,8 +2,7 @@
 
 from captum.attr import Occlusion
 
-NAME = "occlusion"
-TITLE = "Occlusion (4x4 patches)"
+from xil.explain.explainer import Explainer
 
 
 def attribute(model, inputs, target):
@@ -20,3 +19,11 @@ def attribute(model, inputs, target):
         )
         .sum(dim=1)
     )
+
+
+EXPLAINER = Explainer(
+    name="occlusion",
+    title="Occlusion (4x4 patches)",
+    needs_conv=False,
+    attribute=attribute,
+)

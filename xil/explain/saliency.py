@@ -2,9 +2,16 @@
 
 from captum.attr import Saliency
 
-NAME = "saliency"
-TITLE = "Saliency (input gradient)"
+from xil.explain.explainer import Explainer
 
 
 def attribute(model, inputs, target):
     return Saliency(model).attribute(inputs, target=target, abs=True).sum(dim=1)
+
+
+EXPLAINER = Explainer(
+    name="saliency",
+    title="Saliency (input gradient)",
+    needs_conv=False,
+    attribute=attribute,
+)

@@ -10,9 +10,7 @@ so the marked pixels stop carrying information about the label. Plain cross-entr
 
 import torch
 
-NAME = "ce"
-TITLE = "Counterexamples (randomise marked region)"
-MASK = "irrelevant"
+from xil.feedback.method import FeedbackMethod
 
 
 def augment(x, y, mask, generator=None):
@@ -23,3 +21,13 @@ def augment(x, y, mask, generator=None):
     noise = torch.rand(xs.shape, generator=generator, device="cpu").to(x.device)
     counter = (1 - ms) * xs + ms * noise
     return torch.cat([x, counter]), torch.cat([y, y[has_mask]])
+
+
+METHOD = FeedbackMethod(
+    name="ce",
+    title="Counterexamples (randomise marked region)",
+    mask="irrelevant",
+    needs_conv=False,
+    lambda_scale=None,
+    augment=augment,
+)

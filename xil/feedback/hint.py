@@ -10,11 +10,7 @@ Examples without a relevant mask add nothing.
 """
 
 from xil.feedback.attributions import grad_cam, input_gradients, normalise
-
-NAME = "hint"
-TITLE = "HINT (reward relevant region)"
-LAMBDA_SCALE = 1.0  # automatic lambda: penalty = this x cross-entropy after warm-up
-MASK = "relevant"
+from xil.feedback.method import FeedbackMethod
 
 
 def terms(model, x, y, mask):
@@ -25,3 +21,13 @@ def terms(model, x, y, mask):
         maps = grad.abs().sum(dim=1)
     has_mask = mask.flatten(1).any(dim=1).float()
     return logits, (normalise(maps) - mask).pow(2).flatten(1).mean(dim=1) * has_mask
+
+
+METHOD = FeedbackMethod(
+    name="hint",
+    title="HINT (reward relevant region)",
+    mask="relevant",
+    needs_conv=False,
+    lambda_scale=1.0,  # automatic lambda: penalty = this x cross-entropy after warm-up
+    terms=terms,
+)

@@ -7,13 +7,19 @@ to the marked pixels, whatever the class.
 """
 
 from xil.feedback.attributions import input_gradients
-
-NAME = "rrr"
-TITLE = "RRR (input gradients)"
-LAMBDA_SCALE = 0.1  # automatic lambda: penalty = this x cross-entropy after warm-up
-MASK = "irrelevant"
+from xil.feedback.method import FeedbackMethod
 
 
 def terms(model, x, y, mask):
     logits, grad = input_gradients(model, x)
     return logits, (mask[:, None] * grad).pow(2).flatten(1).sum(dim=1)
+
+
+METHOD = FeedbackMethod(
+    name="rrr",
+    title="RRR (input gradients)",
+    mask="irrelevant",
+    needs_conv=False,
+    lambda_scale=0.1,  # automatic lambda: penalty = this x cross-entropy after warm-up
+    terms=terms,
+)

@@ -6,14 +6,19 @@ for the true class ``y``, with ``A`` the irrelevant mask and Grad-CAM upsampled 
 """
 
 from xil.feedback.attributions import grad_cam, normalise
-
-NAME = "rrr_g"
-TITLE = "RRR-G (Grad-CAM)"
-LAMBDA_SCALE = 0.3  # automatic lambda: penalty = this x cross-entropy after warm-up
-MASK = "irrelevant"
-NEEDS_CONV = True
+from xil.feedback.method import FeedbackMethod
 
 
 def terms(model, x, y, mask):
     logits, cam = grad_cam(model, x, y)
     return logits, (mask * normalise(cam)).pow(2).flatten(1).sum(dim=1)
+
+
+METHOD = FeedbackMethod(
+    name="rrr_g",
+    title="RRR-G (Grad-CAM)",
+    mask="irrelevant",
+    needs_conv=True,
+    lambda_scale=0.3,  # automatic lambda: penalty = this x cross-entropy after warm-up
+    terms=terms,
+)

@@ -16,10 +16,6 @@ def model_bytes(model: nn.Module, arch: str, in_shape, n_classes: int) -> bytes:
     return save_bytes(state, metadata=meta)
 
 
-def save_model(model: nn.Module, path: str | Path, arch: str, in_shape, n_classes: int) -> None:
-    Path(path).write_bytes(model_bytes(model, arch, in_shape, n_classes))
-
-
 def load_model(path: str | Path, device: str = "cpu") -> nn.Module:
     """Rebuild the model from the file's own header; never unpickles anything."""
     from safetensors import safe_open
@@ -31,12 +27,3 @@ def load_model(path: str | Path, device: str = "cpu") -> nn.Module:
     model = build(meta["arch"], tuple(json.loads(meta["in_shape"])), int(meta["n_classes"]))
     model.load_state_dict(load_bytes(Path(path).read_bytes()))
     return model.to(device).eval()
-
-
-def arch_of(model: nn.Module) -> str:
-    from xil.models import REGISTRY
-
-    for name, cls in REGISTRY.items():
-        if type(model) is cls:
-            return name
-    raise ValueError(f"{type(model).__name__} is not a registered architecture")

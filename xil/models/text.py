@@ -60,25 +60,6 @@ def save_classifier(model, tokenizer, folder: str | Path) -> Path:
     return folder
 
 
-def tiny_classifier(num_labels: int = 2, seed: int = 0):
-    """A randomly initialised two-layer BERT with MiniLM's tokenizer: fast, for tests."""
-    from transformers import BertConfig, BertForSequenceClassification
-
-    tokenizer = load_tokenizer()
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        num_labels=num_labels,
-        attn_implementation="eager",
-    )
-    return BertForSequenceClassification(config).eval(), tokenizer
-
-
 @dataclass
 class Encoded:
     """A tokenised batch and, per token, the index of the word it belongs to (-1: special or padding)."""

@@ -13,11 +13,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from xil.explain.text.gradients import input_x_gradient
 from xil.models.text import tokens_to_words
 from xil.precision import autocast
 from xil.ranking.inputs import PROMPT, RESPONSE, encode_candidates
 
 SIDES = ("chosen", "rejected", "prompt")
+
+
+def reward_margin(logits: torch.Tensor) -> torch.Tensor:
+    """``r(chosen) - r(rejected)`` from the rewards of the two rows."""
+    r = logits[:, 0].float()
+    return r[0] - r[1]
 
 
 def preference_attributions(
@@ -32,14 +39,10 @@ def preference_attributions(
     input_ids = inputs.pop("input_ids")
     with torch.no_grad():
         embeds = model.get_input_embeddings()(input_ids).float()
-    with torch.enable_grad():
-        embeds.requires_grad_(True)
-        with autocast(device):
-            logits = model(inputs_embeds=embeds, **inputs).logits
-        r = logits[:, 0].float()
-        margin = r[0] - r[1]
-        (grad,) = torch.autograd.grad(margin, embeds)
-    tokens = (embeds.detach() * grad).sum(dim=-1).float().cpu()  # (2, T)
+    with autocast(device):
+        logits, tokens = input_x_gradient(model, input_ids, reward_margin, embeddings=embeds, **inputs)
+    margin = reward_margin(logits.detach())
+    tokens = tokens.float().cpu()  # (2, T)
 
     def words(text: str, row: int, seq: int) -> torch.Tensor:
         n = len(text.split())

@@ -6,25 +6,51 @@ from dataclasses import dataclass
 
 from xil.settings import Settings
 
+MIN_LENGTH = 16  # tokens per (prompt, response) input: fewer leave no room for the response
+
 
 @dataclass
 class RewardConfig(Settings):
-    backbone: str = "minilm"  # "minilm" (the bundled MiniLM-L6), a local folder or a hub id
+    """Settings of one reward-model training job (stored on the job row as ``to_dict()``).
+
+    Parameters:
+        backbone: "minilm" (the bundled MiniLM-L6, offline), a local folder or a Hugging Face hub id.
+        epochs: passes over the ranked training prompts (at least 1).
+        lr: the AdamW learning rate (positive). 1e-4 is tuned on MiniLM (harmless HH-RLHF, 2 epochs:
+            0.647 held out; 2e-5: 0.554); lower it for larger backbones.
+        weight_decay: AdamW's weight decay (0 or more).
+        warmup: the share of the steps over which the learning rate rises linearly (0 to 1).
+        batch_prompts: prompts per step (at least 1); all K candidates and all pairs of a prompt share a step.
+        max_length: tokens per (prompt, response) input, special tokens included (at least 16).
+        margin: the Bradley-Terry margin (0 or more); None means 0.
+        freeze_embeddings: keep the word-embedding table (half of MiniLM's weights) fixed.
+        seed: the random seed of the reward head and shuffling.
+        device: "auto" (CUDA when present, bf16 where it has it: XIL_PRECISION), "cpu" or "cuda".
+    """
+
+    backbone: str = "minilm"
     epochs: int = 2
-    lr: float = (
-        1e-4  # tuned on MiniLM (harmless HH-RLHF, 2 epochs: 0.647 held out; 2e-5: 0.554); lower it for larger backbones
-    )
+    lr: float = 1e-4
     weight_decay: float = 0.01
-    warmup: float = 0.1  # share of the steps over which the learning rate rises linearly
-    batch_prompts: int = 8  # prompts per step; all K candidates and all pairs of a prompt in one step
-    max_length: int = 256  # tokens per (prompt, response) input, special tokens included
-    margin: float | None = None  # Bradley-Terry margin; None = 0
-    freeze_embeddings: bool = True  # keep the word-embedding table fixed (half of MiniLM's weights)
+    warmup: float = 0.1
+    batch_prompts: int = 8
+    max_length: int = 256
+    margin: float | None = None
+    freeze_embeddings: bool = True
     seed: int = 0
-    device: str = "auto"  # "auto" picks CUDA when present (bf16 where the device has it: XIL_PRECISION)
+    device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_prompts < 1:
-            raise ValueError("epochs and batch_prompts must be at least 1")
-        if self.max_length < 8:
-            raise ValueError("max_length must be at least 8 tokens")
+        if self.epochs < 1 or self.batch_prompts < 1 or self.lr <= 0:
+            raise ValueError(
+                "epochs and prompts per batch must be at least 1, the learning rate positive "
+                f"(got epochs={self.epochs}, batch_prompts={self.batch_prompts}, lr={self.lr})"
+            )
+        if self.max_length < MIN_LENGTH:
+            raise ValueError(f"max_length must be at least {MIN_LENGTH} tokens, not {self.max_length}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be 0 or more, not {self.weight_decay}")
+        if not 0 <= self.warmup <= 1:
+            raise ValueError(f"warmup is a share of the steps, from 0 to 1, not {self.warmup}")
+        if self.margin is not None and self.margin < 0:
+            raise ValueError(f"margin must be 0 or more (None: 0), not {self.margin}")

@@ -19,12 +19,27 @@ from xil.precision import compute_dtype
 
 @dataclass
 class GenerationConfig:
-    k: int = 4  # candidates per prompt
-    temperature: float = 0.8  # > 0: logits divided by it before sampling
-    top_p: float = 0.95  # nucleus: sample from the smallest set of tokens with this much probability
+    """How candidates are sampled for annotators to rank.
+
+    Parameters:
+        k: candidates per prompt (at least 1).
+        temperature: the logits are divided by it before sampling (above 0; greedy decoding would give k
+            equal answers).
+        top_p: nucleus sampling: sample from the smallest set of tokens with this much probability (0 to 1,
+            0 excluded).
+        max_new_tokens: tokens generated per candidate at most (at least 1).
+        batch_size: prompts per generate call, k rows each (at least 1).
+        chat_template: wrap each prompt as a user turn when the tokenizer has a chat template.
+        seed: the random seed of sampling.
+        device: "auto" (CUDA when present, bf16 where it has it), "cpu" or "cuda".
+    """
+
+    k: int = 4
+    temperature: float = 0.8
+    top_p: float = 0.95
     max_new_tokens: int = 48
-    batch_size: int = 8  # prompts per generate call (k rows each)
-    chat_template: bool = False  # wrap each prompt as a user turn when the tokenizer has a chat template
+    batch_size: int = 8
+    chat_template: bool = False
     seed: int = 0
     device: str = "auto"
 
@@ -114,41 +129,3 @@ def sample_candidates(
         decoded = tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
         out += [[t.strip() for t in decoded[i : i + cfg.k]] for i in range(0, len(decoded), cfg.k)]
     return out
-
-
-def tiny_causal_lm(path: str | Path, seed: int = 0) -> Path:
-    """Save a randomly initialised two-layer GPT-2 (32 dims) with MiniLM's WordPiece vocabulary to
-    ``path``: a causal LM that loads with ``AutoModelForCausalLM`` and needs no download, for tests.
-
-    The tokenizer is MiniLM's without its [CLS] ... [SEP] template (a causal LM continues the text
-    as is); [CLS] is BOS, [SEP] EOS, [PAD] the pad token. It writes nonsense, of course."""
-    import copy
-
-    from tokenizers import processors
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-    from transformers.utils import logging as hf_logging
-
-    from xil.models.text import load_tokenizer
-
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    backend = copy.deepcopy(load_tokenizer().backend_tokenizer)
-    backend.post_processor = processors.TemplateProcessing(single="$A", pair="$A $B", special_tokens=[])
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, bos_token="[CLS]", eos_token="[SEP]", pad_token="[PAD]", unk_token="[UNK]"
-    )
-    config = GPT2Config(
-        vocab_size=len(tokenizer),
-        n_positions=256,
-        n_embd=32,
-        n_layer=2,
-        n_head=2,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(seed)
-    hf_logging.disable_progress_bar()
-    GPT2LMHeadModel(config).save_pretrained(path, safe_serialization=True)
-    tokenizer.save_pretrained(path)
-    return path

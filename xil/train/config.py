@@ -3,20 +3,72 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from xil.settings import Settings
 
 
 @dataclass
 class TrainConfig(Settings):
-    method: str = "rrr"  # "none" (plain cross-entropy) or a name in xil.feedback.REGISTRY
-    arch: str = "mlp"  # a name in xil.models.REGISTRY
+    """Settings of one image-classifier training job (stored on the job row as ``to_dict()``).
+
+    Parameters:
+        method: the feedback method: "none" (plain cross-entropy) or a name in
+            ``xil.feedback.REGISTRY`` (rrr, rrr_g, hint, ce).
+        arch: the model: a name in ``xil.models.REGISTRY`` ("mlp" or "cnn"); rrr_g needs "cnn".
+        epochs: passes over the training examples (at least 1).
+        batch_size: examples per optimiser step (at least 1).
+        lr: the Adam learning rate (positive).
+        weight_decay: Adam's L2 weight decay (0 or more).
+        lambda_: the penalty weight; None scales it automatically after a warm-up epoch (see
+            ``xil/train/loop.py``).
+        lambda_scale: the automatic lambda's target: the penalty is this times the cross-entropy; None
+            uses the method's own default.
+        ce_copies: counterexamples per marked example and epoch (at least 1).
+        seed: the random seed of initialisation, shuffling and counterexamples.
+        device: "auto" (CUDA when present, else the CPU), "cpu", "cuda" or a device such as "cuda:1".
+    """
+
+    method: str = "rrr"
+    arch: Literal["mlp", "cnn"] = "mlp"
     epochs: int = 30
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    lambda_: float | None = None  # penalty weight; None scales it automatically (see loop.py)
-    lambda_scale: float | None = None  # automatic lambda's target ratio; None: the method's default
-    ce_copies: int = 1  # counterexamples per marked example and epoch
+    lambda_: float | None = None
+    lambda_scale: float | None = None
+    ce_copies: int = 1
     seed: int = 0
-    device: str = "auto"  # "auto" picks CUDA when present
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        from xil import feedback, models
+
+        if self.method != "none" and self.method not in feedback.REGISTRY:
+            raise ValueError(
+                f"unknown method {self.method!r}: unknown feedback method {self.method!r} for images; "
+                f"choose from {feedback.REGISTRY.choices('none')}"
+            )
+        models.REGISTRY.lookup(self.arch)  # "unknown architecture 'resnet'; choose from mlp, cnn"
+        # TODO(issue 9): refuse a needs-conv method on an arch without convolutions here too, with
+        # f"{title} needs a convolutional model: it needs the CNN architecture". pages/train.py builds
+        # its TrainConfig outside its try/except, so it would crash instead of showing the error; the
+        # services (queue_training) and the loop (train) check it until then.
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError(
+                "epochs and batch size must be at least 1, the learning rate positive "
+                f"(got epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr})"
+            )
+        check_penalty(self)
+        if self.ce_copies < 1:
+            raise ValueError(f"ce_copies must be at least 1, not {self.ce_copies}")
+
+
+def check_penalty(cfg) -> None:
+    """What image and text configs share: weight decay, lambda_ and lambda_scale are not negative."""
+    if cfg.weight_decay < 0:
+        raise ValueError(f"weight_decay must be 0 or more, not {cfg.weight_decay}")
+    if cfg.lambda_ is not None and cfg.lambda_ < 0:
+        raise ValueError(f"lambda_ must be 0 or more (None: automatic), not {cfg.lambda_}")
+    if cfg.lambda_scale is not None and cfg.lambda_scale <= 0:
+        raise ValueError(f"lambda_scale must be positive (None: the method's default), not {cfg.lambda_scale}")

@@ -9,21 +9,65 @@ from xil.settings import Settings
 
 @dataclass
 class TextTrainConfig(Settings):
-    method: str = "none"  # "none" (plain cross-entropy) or a name in xil.feedback.text.REGISTRY
-    backbone: str = "minilm"  # "minilm" (the bundled MiniLM-L6), a local folder or a hub id
-    epochs: int = 2  # at least; see min_steps
-    min_steps: int = 100  # small datasets train for more epochs, up to this many optimiser steps
+    """Settings of one text-classifier training job (stored on the job row as ``to_dict()``).
+
+    Parameters:
+        method: the feedback method: "none" (plain cross-entropy) or a name in
+            ``xil.feedback.text.REGISTRY`` (rrr, hint, ce).
+        backbone: "minilm" (the bundled MiniLM-L6, offline), a local folder or a Hugging Face hub id.
+        epochs: passes over the training texts, at least; a small dataset trains for more (see min_steps).
+        min_steps: small datasets train for more epochs, up to this many optimiser steps (0 or more).
+        batch_size: texts per optimiser step (at least 1).
+        lr: the AdamW learning rate (positive).
+        weight_decay: AdamW's weight decay (0 or more).
+        warmup: the share of the steps over which the learning rate rises linearly (0 to 1).
+        max_length: tokens per text, special tokens included (at least 8).
+        freeze_embeddings: keep the word-embedding table (half of MiniLM's weights) fixed.
+        lambda_: the penalty weight; None: the method's fixed default (RRR: 3) or automatic (see
+            ``xil/train/text_loop.py``).
+        lambda_scale: the automatic lambda's target: the penalty is this times the cross-entropy; None
+            uses the method's own default.
+        ce_copies: counterexamples per marked text and step (at least 1).
+        seed: the random seed of the classifier head, shuffling and counterexamples.
+        device: "auto" (CUDA when present, else the CPU), "cpu", "cuda" or a device such as "cuda:1".
+    """
+
+    method: str = "none"
+    backbone: str = "minilm"
+    epochs: int = 2
+    min_steps: int = 100
     batch_size: int = 16
     lr: float = 5e-5
     weight_decay: float = 0.01
-    warmup: float = 0.1  # share of the steps over which the learning rate rises linearly
-    max_length: int = 64  # tokens per text, special tokens included
-    freeze_embeddings: bool = True  # keep the word-embedding table (half of MiniLM's weights) fixed
-    lambda_: float | None = None  # penalty weight; None: automatic (see text_loop.py)
-    lambda_scale: float | None = None  # automatic lambda's target ratio; None: the method's default
-    ce_copies: int = 1  # counterexamples per marked text and step
+    warmup: float = 0.1
+    max_length: int = 64
+    freeze_embeddings: bool = True
+    lambda_: float | None = None
+    lambda_scale: float | None = None
+    ce_copies: int = 1
     seed: int = 0
-    device: str = "auto"  # "auto" picks CUDA when present
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        from xil.feedback.text import REGISTRY
+        from xil.train.config import check_penalty
+
+        if self.method != "none" and self.method not in REGISTRY:
+            raise ValueError(
+                f"unknown method {self.method!r}: unknown feedback method {self.method!r} for texts; "
+                f"choose from {REGISTRY.choices('none')}"
+            )
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.max_length < 8 or self.min_steps < 0:
+            raise ValueError(
+                "epochs and batch size must be at least 1, the learning rate positive, max length >= 8, "
+                f"min steps >= 0 (got epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr}, "
+                f"max_length={self.max_length}, min_steps={self.min_steps})"
+            )
+        if not 0 <= self.warmup <= 1:
+            raise ValueError(f"warmup is a share of the steps, from 0 to 1, not {self.warmup}")
+        check_penalty(self)
+        if self.ce_copies < 1:
+            raise ValueError(f"ce_copies must be at least 1, not {self.ce_copies}")
 
     def epochs_for(self, n_texts: int) -> int:
         """``epochs``, or more where ``n_texts`` give fewer than ``min_steps`` optimiser steps in that many.

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from xil import config as xil_config
+from xil.explain.text import gradients
 from xil.feedback import text as text_feedback
 from xil.feedback.text.counterexamples import build_pool
 from xil.models.text import Encoded, encode, load_classifier, word_mask_to_tokens
@@ -193,10 +194,10 @@ def predict_text(
 
 def input_x_gradient(model: nn.Module, batch: Encoded, target: Tensor) -> Tensor:
     """``(N, T)`` |sum_h e_th * d logit_target / d e_th| on the word embeddings (no graph kept)."""
-    embeddings = model.get_input_embeddings()(batch.input_ids).detach().requires_grad_(True)
-    logits = model(inputs_embeds=embeddings, attention_mask=batch.attention_mask).logits
-    (grad,) = torch.autograd.grad(logits.float().gather(1, target[:, None]).sum(), embeddings)
-    return (grad * embeddings).sum(dim=2).abs().detach()
+    _, scores = gradients.input_x_gradient(
+        model, batch.input_ids, gradients.target_logit(target), attention_mask=batch.attention_mask
+    )
+    return scores.abs()
 
 
 def _marked_words(texts: list[str], words: Sequence[str]) -> list[list[int]]:

@@ -23,9 +23,8 @@ import math
 import torch
 
 from xil.explain.text.common import chunk_size, content_mask, target_log_probs
+from xil.explain.text.explainer import TextExplainer
 
-NAME = "atman"
-TITLE = "AtMan (attention suppression)"
 SUPPRESSION = 0.9
 
 
@@ -69,3 +68,10 @@ def attribute(model, encoded, target, suppression: float = SUPPRESSION, chunk: i
         per_piece = pieces * (drop / pieces.sum(dim=1))[:, None]
         scores = scores.index_add(0, rows, per_piece.float())
     return scores.clone()
+
+
+EXPLAINER = TextExplainer(
+    name="atman",
+    title="AtMan (attention suppression)",
+    attribute=attribute,
+)

@@ -4,19 +4,20 @@ forward and one backward pass."""
 
 from __future__ import annotations
 
-import torch
-
+from xil.explain.text import gradients
 from xil.explain.text.common import content_mask
-
-NAME = "input_x_gradient"
-TITLE = "Input x Gradient"
+from xil.explain.text.explainer import TextExplainer
 
 
 def attribute(model, encoded, target):
-    with torch.no_grad():
-        embeds = model.get_input_embeddings()(encoded.input_ids)
-    with torch.enable_grad():
-        embeds.requires_grad_(True)
-        logits = model(inputs_embeds=embeds, attention_mask=encoded.attention_mask).logits
-        (grad,) = torch.autograd.grad(logits.gather(1, target[:, None]).sum(), embeds)
-    return (embeds.detach() * grad).sum(dim=-1) * content_mask(encoded)
+    _, scores = gradients.input_x_gradient(
+        model, encoded.input_ids, gradients.target_logit(target), attention_mask=encoded.attention_mask
+    )
+    return scores * content_mask(encoded)
+
+
+EXPLAINER = TextExplainer(
+    name="input_x_gradient",
+    title="Input x Gradient",
+    attribute=attribute,
+)

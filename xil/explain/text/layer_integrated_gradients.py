@@ -14,9 +14,8 @@ import torch
 from captum.attr import LayerIntegratedGradients
 
 from xil.explain.text.common import content_mask, pad_token_id
+from xil.explain.text.explainer import TextExplainer
 
-NAME = "layer_integrated_gradients"
-TITLE = "Layer Integrated Gradients"
 STEPS = 32
 
 
@@ -39,3 +38,10 @@ def attribute(model, encoded, target, n_steps: int = STEPS):
             internal_batch_size=n_steps,
         )
     return attributions.sum(dim=-1) * content_mask(encoded)
+
+
+EXPLAINER = TextExplainer(
+    name="layer_integrated_gradients",
+    title="Layer Integrated Gradients",
+    attribute=attribute,
+)

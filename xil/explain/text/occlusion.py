@@ -10,9 +10,7 @@ from __future__ import annotations
 import torch
 
 from xil.explain.text.common import content_mask, removed_log_probs, target_log_probs
-
-NAME = "occlusion"
-TITLE = "Occlusion (one token)"
+from xil.explain.text.explainer import TextExplainer
 
 
 def attribute(model, encoded, target):
@@ -27,3 +25,10 @@ def attribute(model, encoded, target):
     scores = torch.zeros(content.shape, dtype=torch.float32, device=content.device)
     scores[rows, cols] = full.clone()[rows] - removed_log_probs(model, encoded, target, rows, removed)
     return scores
+
+
+EXPLAINER = TextExplainer(
+    name="occlusion",
+    title="Occlusion (one token)",
+    attribute=attribute,
+)

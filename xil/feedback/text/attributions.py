@@ -1,19 +1,27 @@
 """Differentiable gradients with respect to the word embeddings of a transformer classifier, for
 training-time penalties on discrete tokens (the gradient wrt a token id does not exist; the one wrt its
-embedding vector does)."""
+embedding vector does). Computed by :mod:`xil.explain.text.gradients`, with the graph kept."""
 
 from __future__ import annotations
 
-import torch
+from collections.abc import Callable
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from xil.explain.text import gradients
+from xil.explain.text.gradients import full_precision
 from xil.models.text import Encoded
 
 
-def full_precision(t: Tensor) -> Tensor:
-    """``t`` in float32 when it is in a lower precision (bf16 autocast), else unchanged (float64 stays)."""
-    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+def log_prob_score(target: Tensor | None) -> Callable[[Tensor], Tensor]:
+    """The sum of all log-probabilities when ``target`` is None (Ross et al.), else of the target's."""
+
+    def score(logits: Tensor) -> Tensor:
+        log_probs = F.log_softmax(full_precision(logits), dim=1)
+        return log_probs.sum() if target is None else log_probs.gather(1, target[:, None]).sum()
+
+    return score
 
 
 def embedding_gradients(
@@ -25,15 +33,25 @@ def embedding_gradients(
     fed back through ``inputs_embeds`` (position and segment embeddings are added inside the model).
     score = sum of all log-probabilities when ``target`` is None (Ross et al.), else the target
     log-probability. ``embeddings`` replaces the looked-up ones (an interpolated input, say)."""
-    if embeddings is None:
-        embeddings = model.get_input_embeddings()(batch.input_ids)
-    if not embeddings.requires_grad:  # a frozen embedding table
-        embeddings.requires_grad_(True)
-    logits = model(inputs_embeds=embeddings, attention_mask=batch.attention_mask).logits
-    log_probs = F.log_softmax(full_precision(logits), dim=1)
-    score = log_probs.sum() if target is None else log_probs.gather(1, target[:, None]).sum()
-    (grad,) = torch.autograd.grad(score, embeddings, create_graph=True)
-    return logits, embeddings, grad
+    return gradients.embedding_gradients(
+        model,
+        batch.input_ids,
+        log_prob_score(target),
+        embeddings=embeddings,
+        create_graph=True,
+        attention_mask=batch.attention_mask,
+    )
+
+
+def input_x_gradient(model: nn.Module, batch: Encoded, target: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """``(logits, (N, T) sum_h e_h * d score / d e_h)`` with the graph kept; the score as in
+    :func:`embedding_gradients`."""
+    return gradients.input_x_gradient(
+        model, batch.input_ids, log_prob_score(target), create_graph=True, attention_mask=batch.attention_mask
+    )
+
+
+__all__ = ["embedding_gradients", "full_precision", "input_x_gradient", "log_prob_score", "word_tokens"]
 
 
 def word_tokens(batch: Encoded) -> Tensor:

@@ -22,11 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from xil.feedback.text.method import TextFeedbackMethod
 from xil.models.text import Encoded
-
-NAME = "ce"
-TITLE = "Counterexamples (swap marked tokens)"
-MASK = "irrelevant"
 
 
 @dataclass
@@ -78,3 +75,13 @@ def augment(
         torch.cat([batch.word_ids, counter.word_ids]),
     )
     return out, torch.cat([y, labels])
+
+
+METHOD = TextFeedbackMethod(
+    name="ce",
+    title="Counterexamples (swap marked tokens)",
+    mask="irrelevant",
+    lambda_scale=None,
+    default_lambda=None,
+    augment=augment,
+)

@@ -17,19 +17,25 @@ the vanilla model's). See :mod:`xil.feedback.text.rrr` for the end-to-end penalt
 
 from __future__ import annotations
 
-from xil.feedback.text.attributions import embedding_gradients, full_precision, word_tokens
-
-NAME = "hint"
-TITLE = "HINT (reward relevant tokens)"
-LAMBDA_SCALE = 1.0
-MASK = "relevant"
+from xil.feedback.text.attributions import input_x_gradient, word_tokens
+from xil.feedback.text.method import TextFeedbackMethod
 
 
 def terms(model, batch, y, token_mask):
-    logits, embeddings, grad = embedding_gradients(model, batch, y)
+    logits, scores = input_x_gradient(model, batch, y)
     words = word_tokens(batch)
-    attribution = (full_precision(embeddings) * full_precision(grad)).sum(dim=2).abs() * words
+    attribution = scores.abs() * words
     scaled = attribution / attribution.amax(dim=1, keepdim=True).clamp_min(1e-12)
     has_mask = (token_mask * words).any(dim=1).float()
     per_example = ((scaled - token_mask) * words).pow(2).sum(dim=1) / words.sum(dim=1).clamp_min(1)
     return logits, per_example * has_mask
+
+
+METHOD = TextFeedbackMethod(
+    name="hint",
+    title="HINT (reward relevant tokens)",
+    mask="relevant",
+    lambda_scale=1.0,
+    default_lambda=None,
+    terms=terms,
+)

@@ -34,10 +34,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from xil.feedback.text.attributions import embedding_gradients, full_precision, word_tokens
+from xil.feedback.text.method import TextFeedbackMethod
 
-NAME = "rrr"
-TITLE = "RRR (irrelevant tokens)"
-MASK = "irrelevant"
 VARIANT = "difference"
 DEFAULT_LAMBDA = 3.0  # lambda_=None: this, times lambda_scale when set ("difference" is in CE units)
 EPS = 1e-20
@@ -64,3 +62,13 @@ def terms(model, batch, y, token_mask, variant: str | None = None):
         logits, _, grad = embedding_gradients(model, batch)
         return logits, gradient_penalty(grad, token_mask, word_tokens(batch), normalise=variant == "normalised")
     raise ValueError(f"unknown RRR variant {variant!r}; choose difference, gradient or normalised")
+
+
+METHOD = TextFeedbackMethod(
+    name="rrr",
+    title="RRR (irrelevant tokens)",
+    mask="irrelevant",
+    lambda_scale=1.0,
+    default_lambda=DEFAULT_LAMBDA,
+    terms=terms,
+)

@@ -1,0 +1,49 @@
+"""What an image feedback method declares about itself (a module's ``METHOD``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+MASKS = ("irrelevant", "relevant")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedbackMethod:
+    """A loss or transform that turns region feedback on images into training signal.
+
+    Parameters:
+        name: the registry key, stored on the job row and the model version (``"rrr"``).
+        title: what the UI shows.
+        mask: which annotation it consumes: ``"irrelevant"`` or ``"relevant"`` regions.
+        needs_conv: whether it needs a convolutional model (``arch="cnn"``), as Grad-CAM penalties do.
+        lambda_scale: automatic lambda: the penalty is set to this times the cross-entropy after the
+            warm-up epoch; None for a method without a penalty (``augment``).
+        terms: ``terms(model, x, y, mask) -> (logits, penalty per example (N,))`` for a penalty method.
+        augment: ``augment(x, y, mask, generator) -> (x, y)`` for a method that adds examples instead.
+    """
+
+    name: str
+    title: str
+    mask: Literal["irrelevant", "relevant"]
+    needs_conv: bool
+    lambda_scale: float | None
+    terms: Callable | None = None
+    augment: Callable | None = None
+
+    def __post_init__(self) -> None:
+        check_method(self)
+
+
+def check_method(method) -> None:
+    """What image and text feedback methods share: a known mask, exactly one of ``terms`` and
+    ``augment``, and a positive ``lambda_scale`` exactly when there is a penalty."""
+    if method.mask not in MASKS:
+        raise ValueError(f"{method.name}: mask must be one of {MASKS}, not {method.mask!r}")
+    if (method.terms is None) == (method.augment is None):
+        raise ValueError(f"{method.name}: give exactly one of terms (a penalty) and augment (new examples)")
+    if (method.terms is None) != (method.lambda_scale is None):
+        raise ValueError(f"{method.name}: a penalty method needs a lambda_scale; an augmenting one has none")
+    if method.lambda_scale is not None and method.lambda_scale <= 0:
+        raise ValueError(f"{method.name}: lambda_scale must be positive")
