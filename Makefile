@@ -1,9 +1,10 @@
-# make run: install if needed, seed the demo, start the app. make test: the whole suite.
+# make run: install if needed, seed the demo, start the app. make test: the whole suite (make test-quick:
+# without the tests marked slow). make lint: ruff check, ruff format --check, import-linter.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: install dev run worker test lint bench clean
+.PHONY: install dev run worker test test-quick lint bench clean
 
 install: $(VENV)/.installed
 
@@ -34,8 +35,16 @@ worker: install
 test: dev
 	$(PY) -m pytest
 
+test-quick: dev
+	$(PY) -m pytest -m "not slow"
+
+LINT_PATHS := xil db pages tests streamlit_app.py
+
+# ruff (errors and formatting) and import-linter (the layers: see [tool.importlinter] in pyproject.toml)
 lint: dev
-	$(VENV)/bin/ruff check xil db pages tests streamlit_app.py
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(VENV)/bin/xil bench latency --json

@@ -90,6 +90,7 @@ def _revisions(env: dict[str, str]) -> list[str]:
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_twenty_processes_open_a_new_database_at_once(fresh_database):
     start_at = str(time.time() + 8)  # after every process has imported what it needs
     results = _start_many([PYTHON, "-c", OPEN_DATABASE], 20, {**fresh_database, "START_AT": start_at})
@@ -99,12 +100,14 @@ def test_twenty_processes_open_a_new_database_at_once(fresh_database):
     assert _revisions(fresh_database) == [HEAD]
 
 
+@pytest.mark.slow
 def test_two_cli_commands_start_together(xil_home):
     results = _start_many([PYTHON, "-m", "xil.cli", "status", "--json"], 2, _env(xil_home))
     assert [r.returncode for r in results] == [0, 0], results[0].stderr[-800:]
     assert all(json.loads(r.stdout)["projects"] == 0 for r in results)
 
 
+@pytest.mark.slow
 def test_seeding_the_demo_three_times_at_once_gives_one_first_model(fresh_database):
     seed = "from xil import services; services.seed_demo()"
     results = _start_many([PYTHON, "-c", seed], 3, fresh_database)
@@ -195,6 +198,7 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("url", "message"),
     [
@@ -213,6 +217,7 @@ def test_a_bad_database_url_is_one_clear_line(xil_home, url, message):
     assert "Traceback" in debug.stderr
 
 
+@pytest.mark.slow
 def test_an_unknown_schema_revision_says_what_to_do(xil_home):
     db.engine()
     with session_scope(write=True) as session:
@@ -224,6 +229,7 @@ def test_an_unknown_schema_revision_says_what_to_do(xil_home):
     assert result.returncode == 1 and "does not know" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_an_unwritable_export_path_is_one_clear_line(demo, xil_home, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
@@ -234,6 +240,7 @@ def test_an_unwritable_export_path_is_one_clear_line(demo, xil_home, tmp_path):
 # 2. The RiT corpus: corrections added by several processes at once are all kept.
 
 
+@pytest.mark.slow
 def test_four_processes_adding_corrections_lose_none(xil_home):
     add = (
         "import sys; from xil.services import revision\n"
@@ -315,6 +322,7 @@ def _wait_for(predicate, timeout_s: float = 120.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow
 def test_sigterm_to_a_worker_hands_its_job_back_at_once(demo, xil_home):
     job = _slow_job(demo.project_id)
     proc = subprocess.Popen([PYTHON, "-m", "xil.cli", "worker"], env=_env(xil_home), cwd=PROJECT_ROOT)
@@ -379,6 +387,7 @@ def _alive(pid: int) -> bool:
     return status.exists() and "State:\tZ" not in status.read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc (Linux)")
 def test_serve_listens_on_loopback_and_sigterm_stops_its_children(demo, xil_home):
     with socket.socket() as s:
@@ -421,6 +430,7 @@ def test_paths_a_visitor_types_stay_inside_the_data_folders(demo, tmp_path, monk
 # 10. Superseding is atomic on both backends: concurrent saves keep one line of history per annotator.
 
 
+@pytest.mark.slow
 @both_backends
 def test_twenty_concurrent_savers_keep_one_current_judgement_per_example(demo):
     ids = [e.id for e in services.projects.examples(demo.project_id, "train")[:10]]

@@ -375,6 +375,7 @@ def test_hh_dialogue_split():
     assert split_dialogue(chosen, differ)[0] == "Human: hi\n\nAssistant:"
 
 
+@pytest.mark.slow
 def test_reward_benchmark_runs_end_to_end_on_a_tiny_backbone(tmp_path):
     from conftest import SHARED_DATA
 

@@ -314,6 +314,7 @@ def test_explanation_precision_follows_the_setting(tiny, batch, monkeypatch):
         explain_text(model, batch, "atman")
 
 
+@pytest.mark.slow
 def test_text_latency_benchmark_reports_every_explainer(monkeypatch):
     from xil.bench.text_latency import explain_latency_text, peak_mb
 

@@ -272,6 +272,7 @@ def test_small_datasets_train_for_the_minimum_number_of_steps():
     assert TextTrainConfig(epochs=3, min_steps=0).epochs_for(5) == 3
 
 
+@pytest.mark.slow
 def test_text_shortcut_benchmark_runs_end_to_end_on_a_tiny_backbone(tmp_path):
     from conftest import SHARED_DATA
 
