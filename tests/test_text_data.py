@@ -111,3 +111,18 @@ def test_rt_polarity_subset():
     assert len(ds) == 300 and (ds.labels == 1).sum() == 150 and ds.class_names == ["negative", "positive"]
     with pytest.raises(FileNotFoundError):
         rt_polarity(SHARED_DATA)
+
+
+def test_a_hugging_face_dataset_from_a_local_folder(tmp_path, monkeypatch):
+    pytest.importorskip("datasets", reason="datasets is a dev extra")
+    from xil.data.text import from_hf_dataset
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "reviews"
+    folder.mkdir()
+    rows = [{"sentence": f"good  soup {i}", "label": i % 2} for i in range(10)]
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ds = from_hf_dataset(str(folder), text_column="sentence")
+    assert ds.texts[0] == "good soup 0" and ds.labels.tolist() == [i % 2 for i in range(10)]
+    assert ds.class_names == ["0", "1"] and len(ds.split) == 10
