@@ -149,6 +149,7 @@ except pytest.skip.Exception:
     CHROMIUM = None
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium or Playwright: the browser tests need both")
 def test_download_keeps_the_buttons_name_and_there_is_no_deploy_button(demo, page, server, prompts):
