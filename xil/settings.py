@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import asdict, fields
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 T = TypeVar("T", bound="Settings")
 
@@ -47,6 +47,8 @@ def field_help(cls: type) -> dict[str, str]:
 class Settings:
     """Mixin for ``@dataclass`` configs."""
 
+    KIND: ClassVar[str] = "training"  # names them in errors: "unknown training settings: [...]"
+
     @classmethod
     def help(cls, field: str) -> str:
         """The help text of one field (its paragraph in the *Parameters* docstring); "" if undocumented."""
@@ -59,5 +61,5 @@ class Settings:
     def from_dict(cls: type[T], data: dict) -> T:
         unknown = set(data) - {f.name for f in fields(cls)}  # type: ignore[arg-type]
         if unknown:
-            raise ValueError(f"unknown training settings: {sorted(unknown)}")
+            raise ValueError(f"unknown {cls.KIND} settings: {sorted(unknown)}")
         return cls(**data)

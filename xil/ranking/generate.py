@@ -8,17 +8,19 @@ bf16 where supported.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
 from xil import config as xil_config
 from xil.precision import compute_dtype
+from xil.settings import Settings
 
 
 @dataclass
-class GenerationConfig:
+class GenerationConfig(Settings):
     """How candidates are sampled for annotators to rank.
 
     Parameters:
@@ -33,6 +35,8 @@ class GenerationConfig:
         seed: the random seed of sampling.
         device: "auto" (CUDA when present, bf16 where it has it), "cpu" or "cuda".
     """
+
+    KIND: ClassVar[str] = "generation"
 
     k: int = 4
     temperature: float = 0.8
@@ -50,16 +54,6 @@ class GenerationConfig:
             raise ValueError("temperature must be > 0 (sampling; greedy decoding gives k equal answers)")
         if not 0 < self.top_p <= 1:
             raise ValueError("top_p must be in (0, 1]")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> GenerationConfig:
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown generation settings: {sorted(unknown)}")
-        return cls(**data)
 
 
 def load_causal_lm(name_or_path: str | Path, device: str = "auto"):
