@@ -85,3 +85,16 @@ def test_a_plugin_declaration_is_complete_and_frozen():
         feedback.REGISTRY["rrr"].lambda_scale = 2.0  # type: ignore[misc]
     with pytest.raises(ValueError, match="two feedback methods are called 'rrr'"):
         Registry("feedback method", [feedback.REGISTRY["rrr"], feedback.REGISTRY["rrr"]])
+
+
+def test_the_cli_lists_its_choices_from_the_registries():
+    from typer.testing import CliRunner
+
+    from xil.cli import app
+
+    result = CliRunner().invoke(app, ["methods"])
+    assert result.exit_code == 0
+    for registry in (feedback.REGISTRY, text_feedback.REGISTRY, models.REGISTRY, explain.REGISTRY):
+        assert all(entry.title in result.output for entry in registry.values())
+    refused = CliRunner().invoke(app, ["train", "--method", "lasso"])
+    assert refused.exit_code == 1 and "choose from none, rrr, rrr_g, hint, ce" in refused.output
