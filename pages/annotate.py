@@ -7,7 +7,6 @@ import streamlit as st
 
 from pages import ui
 from xil import services
-from xil.services import annotate as annotate_service
 
 BRUSHES = {"irrelevant": "Irrelevant", "relevant": "Relevant", "erase": "Erase"}
 
@@ -30,11 +29,11 @@ top = st.columns([2, 2, 2])
 with top[0]:
     # one key per project: another project's versions are other objects
     version = ui.pick_version("Model version", versions, key=f"annotate_version_{pid}")
-methods = ui.explanation_methods(task, version.arch)
+methods = services.explanation_methods(version.id)
 with top[1]:
     method = st.selectbox("Explanation", list(methods), format_func=methods.get, key=f"annotate_method_{task}")
 with top[2]:
-    strategies = annotate_service.strategy_titles(task)
+    strategies = services.strategy_titles(task)
     strategy = st.selectbox("Queue", list(strategies), format_func=strategies.get, key="annotate_strategy")
 
 done, total = services.annotation_progress(pid)
@@ -42,12 +41,12 @@ st.progress(done / total if total else 0.0, text=f"{done} of {total} training ex
 
 # Skips of a named annotator are kept on the server, so a reload does not serve them again.
 session_skips = st.session_state.setdefault("skipped", [])
-skipped = tuple(dict.fromkeys([*session_skips, *annotate_service.skipped_examples(annotator, pid)]))
+skipped = tuple(dict.fromkeys([*session_skips, *services.skipped_examples(annotator, pid)]))
 
 
 def show_skipped_again() -> None:
     session_skips.clear()
-    annotate_service.unskip_examples(annotator, pid)
+    services.unskip_examples(annotator, pid)
 
 
 example_id = st.session_state.get("example_id")
@@ -76,7 +75,7 @@ except ValueError as exc:  # a stale example id in the URL, say
     st.rerun()
 shape = view.image.shape[1:] if view.task == "image" else (len(view.words),)
 unit = "pixels" if view.task == "image" else "words"
-mine = annotate_service.current_judgement(example_id, annotator) if annotator else None
+mine = services.current_judgement(example_id, annotator) if annotator else None
 
 
 def saved_marks(row) -> dict:
@@ -159,7 +158,7 @@ def back_target() -> int | None:
     trail = [i for i in st.session_state.get("back_trail", []) if i != example_id]
     if trail:
         return trail[-1]
-    recent = annotate_service.recent_feedback(pid, annotator, limit=2) if annotator else []
+    recent = services.recent_feedback(pid, annotator, limit=2) if annotator else []
     return next((f.example_id for f in recent if f.example_id != example_id), None)
 
 
@@ -173,7 +172,7 @@ def back() -> None:
     marks.pop(target, None)  # show what was saved, not what was on screen when it was left
     if target in session_skips:
         session_skips.remove(target)
-    annotate_service.unskip_examples(annotator, pid, (target,))
+    services.unskip_examples(annotator, pid, (target,))
     st.session_state["example_id"] = target
     st.query_params["example"] = str(target)
 
@@ -213,7 +212,7 @@ def save(verdict: str) -> None:
 def skip() -> None:
     session_skips.append(example_id)
     if annotator:
-        annotate_service.skip_example(annotator, pid, example_id)
+        services.skip_example(annotator, pid, example_id)
     advance()
 
 
@@ -309,7 +308,7 @@ with right:
                 ],
                 hide_index=True,
             )
-    if annotator and (recent := annotate_service.recent_feedback(pid, annotator, limit=20)):
+    if annotator and (recent := services.recent_feedback(pid, annotator, limit=20)):
         with st.expander(f"Your recent judgements ({len(recent)})"):
             st.caption("Newest first; Back (B) steps through them.")
             st.dataframe(

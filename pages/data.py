@@ -14,16 +14,13 @@ import streamlit as st
 
 from pages import ui
 from xil import services
-from xil.limits import limits
-from xil.services import projects
-from xil.train import TrainConfig
 
 MAX_LISTED = 200  # problems shown on the page; the count says how many there are
 
 ui.setup("Data")
 st.title("Data")
 try:
-    caps = limits()
+    caps = services.upload_limits()
 except ValueError as exc:  # a bad XIL_MAX_* setting: the operator's to fix, say which
     st.error(ui.md(str(exc)))
     st.stop()
@@ -81,7 +78,7 @@ if upload is not None and st.button("Import", type="primary"):
     if project is None:
         refused(f"{len(report.errors)} problem(s); nothing was imported.", report.errors)
     else:
-        services.queue_training(project.id, TrainConfig(method="none"))
+        services.queue_first_model(project.id)
         imported(
             project.id,
             f"Imported {report.n_images} images into project **{ui.md(project.name)}** (now selected); its first "
@@ -106,7 +103,7 @@ def guess(columns: list[str], wanted: tuple[str, ...], fallback: int) -> int:
 if text_upload is not None:
     key = text_upload.file_id  # a new file gets fresh column pickers; its columns are read once
     if f"columns-{key}" not in st.session_state:
-        st.session_state[f"columns-{key}"] = projects.text_file_columns(text_upload.name, text_upload.getvalue())
+        st.session_state[f"columns-{key}"] = services.text_file_columns(text_upload.name, text_upload.getvalue())
     columns = st.session_state[f"columns-{key}"]
     t1, t2, t3, t4 = st.columns(4)
     if columns:
@@ -136,7 +133,7 @@ if text_upload is not None:
         if project is None:
             refused(f"{len(report.errors)} problem(s); nothing was imported.", report.errors)
         else:
-            services.queue_first_text_model(project.id)
+            services.queue_first_model(project.id)
             imported(
                 project.id,
                 f"Imported {len(report.dataset)} texts into project **{ui.md(project.name)}** (now selected); its "
@@ -155,9 +152,6 @@ prompt_name = g1.text_input("Project name", placeholder="defaults to the file's 
 generator = g2.text_input("Generator (optional)", placeholder="path or hub id of a causal LM")
 k = g3.number_input("Candidates", 2, 16, 4)
 if prompt_upload is not None and st.button("Import prompts", type="primary"):
-    from xil.ranking.generate import GenerationConfig
-    from xil.ranking.prompts import PromptFileError
-
     start_import()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(prompt_upload.name).name
@@ -168,9 +162,9 @@ if prompt_upload is not None and st.button("Import prompts", type="primary"):
                     path,
                     name=prompt_name.strip() or None,
                     generator=generator.strip() or None,
-                    generation=GenerationConfig(k=int(k)),
+                    generation=services.GenerationConfig(k=int(k)),
                 )
-        except PromptFileError as exc:  # the lines name the file as uploaded, not the temporary copy
+        except services.PromptFileError as exc:  # the lines name the file as uploaded, not the temporary copy
             refused(
                 f"{len(exc.errors)} problem(s); nothing was imported.",
                 [e.replace(f"{tmp}/", "") for e in exc.errors],
@@ -190,5 +184,5 @@ if folder and st.button("Create Decoy-MNIST project"):
     except (FileNotFoundError, ValueError) as exc:
         st.error(ui.md(str(exc)))
         st.stop()
-    services.queue_training(project.id, TrainConfig(method="none"))
+    services.queue_first_model(project.id)
     imported(project.id, f"Created project **{ui.md(project.name)}** (now selected); its first model is queued.")

@@ -9,7 +9,6 @@ import streamlit as st
 
 from pages import ui
 from xil import services
-from xil.services.export import export_file_name
 
 ui.setup("Export")
 st.title("Export")
@@ -43,7 +42,7 @@ if st.button("Prepare export", type="primary", disabled=n == 0):
     suffix = ".zip" if masks == "png" else f".{fmt}"
     rows = "preferences" if task == "ranking" and pairs == "pairs" else "feedback"
     # one name for the file, the button's label and the downloaded file (they differed)
-    name = export_file_name(project.name, rows, suffix)
+    name = services.export_file_name(project.name, rows, suffix)
     with tempfile.TemporaryDirectory() as tmp:
         if rows == "preferences":
             from xil.services import ranking

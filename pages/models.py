@@ -6,8 +6,6 @@ import streamlit as st
 
 from pages import ui
 from xil import services
-from xil.services import models as models_service
-from xil.services.annotate import count_lacking_reason
 
 ui.setup("Models")
 st.title("Models")
@@ -56,7 +54,7 @@ if task != "ranking":
     with st.spinner("Measuring every version on the current marks..."):  # cached until the marks change
         for v in versions:
             metrics[v.id].pop("wrong_reason_feedback", None)
-            score = models_service.wrong_reason_on_marks(v.id)
+            score = services.wrong_reason_on_marks(v.id)
             if score is not None:
                 metrics[v.id]["wrong_reason_feedback"] = score
 if task == "text":
@@ -72,10 +70,10 @@ def table(columns: dict[str, str], with_details: bool) -> list[str]:
         if with_details:
             row |= {
                 "model": v.arch,
-                "method": models_service.method_title(v.method, task),
+                "method": services.method_title(v.method, task),
                 "feedback used": v.n_feedback,
             }
-        row |= {columns[key]: models_service.format_metric(key, metrics[v.id].get(key)) for key in shown}
+        row |= {columns[key]: services.format_metric(key, metrics[v.id].get(key)) for key in shown}
         if with_details:
             row["created"] = v.created_at.strftime("%Y-%m-%d %H:%M")
         rows.append(row)
@@ -90,9 +88,9 @@ if task == "text" and any(metrics[v.id].get(key) is not None for v in versions f
 if caption := " ".join(text for key, text in CAPTIONS.items() if key in shown):
     st.caption(caption)
 latest = versions[-1]
-if hint := models_service.feedback_hint(task, latest.method, latest.n_feedback):
+if hint := services.feedback_hint(task, latest.method, latest.n_feedback):
     st.info(hint)
-if task != "ranking" and (n_bare := count_lacking_reason(pid)):  # saved before the Annotate page asked
+if task != "ranking" and (n_bare := services.count_lacking_reason(pid)):  # saved before the Annotate page asked
     st.warning(
         f"{n_bare} wrong-reason verdict{'s' if n_bare > 1 else ''} without marks or a label correction: "
         "training leaves them out. Mark them on the Annotate page (Back finds your recent ones)."
@@ -107,8 +105,8 @@ with c1:
     a = ui.pick_version("Left", versions, key="cmp_a", default_index=0)
 with c2:
     b = ui.pick_version("Right", versions, key="cmp_b", default_index=-1)
-methods = ui.explanation_methods(task, a.arch)
-shared = [m for m in methods if m in ui.explanation_methods(task, b.arch)]
+methods = services.explanation_methods(a.id)
+shared = [m for m in methods if m in services.explanation_methods(b.id)]
 with c3:
     method = st.selectbox("Explanation", shared, format_func=methods.get, key="cmp_method")
 examples = services.compare_candidates(pid)

@@ -169,11 +169,8 @@ b3.button("Previous prompt", on_click=go_back, disabled=previous_prompt() is Non
 
 if item.scores is not None:
     ranks = [st.session_state.get(f"rank-{example_id}-{i}", NO_RANK) for i in range(k)]
-    if sum(r != NO_RANK for r in ranks) >= 2:
-        from xil.ranking.metrics import kendall_tau
-
-        kept = [i for i in range(k) if ranks[i] != NO_RANK]
-        tau = kendall_tau([-ranks[i] for i in kept], [item.scores[i] for i in kept])
+    tau = ranking.agreement([None if r == NO_RANK else r for r in ranks], item.scores)
+    if tau is not None:
         st.metric("Agreement with the reward model (Kendall tau)", f"{tau:+.2f}")
     best, worst = max(range(k), key=lambda i: item.scores[i]), min(range(k), key=lambda i: item.scores[i])
     with st.expander(f"Why the reward model prefers {chr(65 + best)} over {chr(65 + worst)}"):

@@ -7,9 +7,6 @@ import streamlit as st
 
 from pages import ui
 from xil import services
-from xil.services import models as models_service
-from xil.services import training
-from xil.train import TrainConfig
 
 ui.setup("Train")
 st.title("Train")
@@ -17,9 +14,9 @@ pid = ui.require_project()
 
 done, _ = services.annotation_progress(pid)
 task = services.get_project(pid).task
+Config = services.config_class(pid)
 if task == "ranking":
-    from xil.ranking.config import RewardConfig
-
+    RewardConfig = Config
     with st.form("reward"):
         st.caption(
             "A Bradley-Terry reward model from the rankings: each ranking of K answers gives up to C(K,2) "
@@ -47,11 +44,7 @@ if task == "ranking":
             except ValueError as exc:
                 st.error(ui.md(str(exc)))  # the message can quote a backbone path
 if task != "ranking":  # classifiers: images and texts
-    if task == "text":
-        from xil.train.text_config import TextTrainConfig as Config
-    else:
-        Config = TrainConfig
-    METHODS = models_service.method_titles(task)
+    METHODS = services.method_titles(task)
 
     # No st.form: a form hides what its settings mean until it is submitted, and the line saying
     # what will run (epochs after min_steps, which lambda) must follow every change.
@@ -64,7 +57,8 @@ if task != "ranking":  # classifiers: images and texts
             "Backbone", Config.backbone, help="minilm (bundled, offline), a local folder or a hub id"
         )
     else:
-        arch = c2.selectbox("Model", ["mlp", "cnn"], format_func={"mlp": "MLP (Ross et al.)", "cnn": "Small CNN"}.get)
+        ARCHS = services.architectures()
+        arch = c2.selectbox("Model", list(ARCHS), format_func=ARCHS.get)
     epochs_help = f"At least; a small dataset trains for {Config.min_steps} steps." if task == "text" else None
     epochs = c3.number_input("Epochs", 1, 500, Config.epochs, help=epochs_help)
     c4, c5, c6 = st.columns(3)
@@ -73,8 +67,8 @@ if task != "ranking":  # classifiers: images and texts
     if task == "text":
         max_length = c6.number_input("Max tokens", 8, 512, Config.max_length)
     lambda_: float | None = None
-    if training.uses_lambda(task, method):  # counterexamples and plain training have no penalty weight
-        fixed_default = training.default_lambda(task, method)
+    if services.uses_lambda(task, method):  # counterexamples and plain training have no penalty weight
+        fixed_default = services.default_lambda(task, method)
         auto = st.checkbox(
             "Automatic lambda" if fixed_default is None else f"Default lambda ({fixed_default:g})",
             value=True,
@@ -91,12 +85,17 @@ if task != "ranking":  # classifiers: images and texts
         "batch_size": int(batch_size),
         "lambda_": lambda_,
     }
-    if task == "text":
-        cfg = Config(backbone=backbone.strip() or "minilm", max_length=int(max_length), **common)
-    else:
-        cfg = Config(arch=arch, **common)
-    st.info(training.training_plan(pid, cfg))
-    if st.button("Queue training job", type="primary"):
+    try:  # a config checks itself: say what is wrong with these settings instead of a traceback
+        if task == "text":
+            cfg = Config(backbone=backbone.strip() or "minilm", max_length=int(max_length), **common)
+        else:
+            cfg = Config(arch=arch, **common)
+    except ValueError as exc:
+        st.error(ui.md(str(exc)))
+        cfg = None
+    if cfg is not None:
+        st.info(services.training_plan(pid, cfg))
+    if st.button("Queue training job", type="primary", disabled=cfg is None) and cfg is not None:
         try:
             job = services.queue_training(pid, cfg)
             st.success(f"Queued job {job.id}. A worker picks it up in a moment.")
@@ -111,7 +110,7 @@ CURVES = {"loss": "total loss", "ce": "cross-entropy", "train_acc": "train pair 
 def job_title(job) -> str:
     cfg = job.spec.get("config", {})
     model = cfg.get("arch") or cfg.get("backbone")
-    return f"{models_service.method_title(cfg.get('method'), task)} on {model}"
+    return f"{services.method_title(cfg.get('method'), task)} on {model}"
 
 
 def job_status(job) -> str:

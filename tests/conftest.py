@@ -31,7 +31,7 @@ import torch
 
 import db
 from xil import config
-from xil.services import annotate
+from xil.services import explanations, queue
 
 # The models here are tiny: one thread is faster than several, and far faster when another process
 # (a dev server, a second test run) competes for the same few cores.
@@ -46,13 +46,12 @@ MNIST_DIR = SHARED_DATA / "mnist"
 def _finish_prefetch() -> None:
     """Wait for queued prefetches: one left running would open the *next* test's database (its
     XIL_HOME) while the demo fixture copies the template over it, corrupting the file."""
-    annotate._executor.submit(lambda: None).result(timeout=300)
+    explanations.CACHE.wait()
 
 
 def _clear_caches() -> None:
-    with annotate._cache_lock:
-        annotate._cache.clear()
-    annotate._scores.clear()
+    explanations.CACHE.clear()
+    queue.SCORES.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -147,15 +147,14 @@ def reviews(demo, tmp_path):
     """The review demo (text) with a tiny first model, in place before the server starts."""
     from tests.tiny_models import tiny_classifier
     from xil.models.text import save_classifier
-    from xil.services import text as text_service
     from xil.train.text_config import TextTrainConfig
 
     services.seed_demo()
     [project] = [p for p in services.list_projects() if p.task == "text"]
     model, tokenizer = tiny_classifier(num_labels=2)
     backbone = str(save_classifier(model, tokenizer, tmp_path / "tiny-bert"))
-    version = text_service.register_text_model(
-        project.id, model, tokenizer, TextTrainConfig(method="none", backbone=backbone), {"test_acc": 0.5}
+    version = services.register_model(
+        project.id, (model, tokenizer), TextTrainConfig(method="none", backbone=backbone), {"test_acc": 0.5}
     )
     return project, version
 
@@ -210,7 +209,7 @@ def test_rank_candidates_save_and_find_the_ranking_in_the_database(demo, page, s
 
 
 def _feedback(project_id: int):
-    from xil.services.annotate import current_feedback
+    from xil.services.feedback_store import current_feedback
 
     return current_feedback(project_id)
 
@@ -321,7 +320,6 @@ def test_hostile_names_and_texts_make_the_browser_fetch_nothing(demo, page, serv
     from tests.tiny_models import tiny_classifier
     from xil.data.text import TextDataset
     from xil.models.text import save_classifier
-    from xil.services import text as text_service
     from xil.train.text_config import TextTrainConfig
 
     texts = [f"review {i} {HOSTILE} ends" for i in range(12)]
@@ -336,7 +334,7 @@ def test_hostile_names_and_texts_make_the_browser_fetch_nothing(demo, page, serv
     model, tokenizer = tiny_classifier(num_labels=2)
     backbone = str(save_classifier(model, tokenizer, tmp_path / "tiny-bert"))
     cfg = TextTrainConfig(method="none", backbone=backbone)
-    text_service.register_text_model(project.id, model, tokenizer, cfg, {"test_acc": 0.5})
+    services.register_model(project.id, (model, tokenizer), cfg, {"test_acc": 0.5})
 
     fetched: list[str] = []
     page.on("request", lambda request: fetched.append(request.url))

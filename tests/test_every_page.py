@@ -11,8 +11,7 @@ from tests.conftest import PROJECT_ROOT
 from tests.tiny_models import tiny_classifier
 from xil import services
 from xil.models.text import save_classifier
-from xil.services import text as text_service
-from xil.services.projects import examples
+from xil.services.catalog import examples
 from xil.train.text_config import TextTrainConfig
 
 APP = str(PROJECT_ROOT / "streamlit_app.py")
@@ -29,7 +28,7 @@ def demos(demo, tmp_path, monkeypatch) -> list[int]:
     model, tokenizer = tiny_classifier(num_labels=2)
     backbone = str(save_classifier(model, tokenizer, tmp_path / "tiny-bert"))
     cfg = TextTrainConfig(method="none", backbone=backbone)
-    text_service.register_text_model(reviews.id, model, tokenizer, cfg, {"test_acc": 0.5})
+    services.register_model(reviews.id, (model, tokenizer), cfg, {"test_acc": 0.5})
     assert {p.task for p in projects} == {"image", "text", "ranking"}
     return [p.id for p in projects]
 

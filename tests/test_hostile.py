@@ -29,8 +29,8 @@ from db.engine import MIGRATIONS
 from xil import config, services
 from xil.data.text import demo_reviews
 from xil.jobs import queue, worker
-from xil.services import annotate, training
-from xil.train import TrainConfig
+from xil.services import adapters, feedback_store
+from xil.train import TrainConfig, train
 from xil.train.text_config import TextTrainConfig
 
 PYTHON = sys.executable
@@ -181,7 +181,7 @@ def test_a_migration_backs_up_the_database_and_mends_forked_histories(xil_home, 
     assert len(rows) == 5  # nothing lost
     parents = [r.supersedes_id for r in rows if r.supersedes_id is not None]
     assert len(parents) == len(set(parents)) == 4  # one line, in the order written
-    assert [f.id for f in annotate.current_feedback(1)] == [5]  # the latest
+    assert [f.id for f in feedback_store.current_feedback(1)] == [5]  # the latest
 
 
 def test_a_new_database_is_not_backed_up(xil_home):
@@ -280,7 +280,7 @@ def test_a_corpus_file_of_an_earlier_version_is_imported_once(xil_home):
 
 
 def test_a_failed_export_keeps_the_previous_file(demo, tmp_path, monkeypatch):
-    ids = [e.id for e in services.projects.examples(demo.project_id, "train")[:3]]
+    ids = [e.id for e in services.examples(demo.project_id, "train")[:3]]
     for example_id in ids:
         services.save_feedback(example_id, "ada", demo.version_id, verdict="right_reason")
     out = tmp_path / "feedback.jsonl"
@@ -309,7 +309,7 @@ def test_a_failed_export_keeps_the_previous_file(demo, tmp_path, monkeypatch):
 
 
 def _slow_job(project_id: int) -> Job:
-    return training.queue_training(project_id, TrainConfig(method="none", arch="mlp", epochs=100000))
+    return services.queue_training(project_id, TrainConfig(method="none", arch="mlp", epochs=100000))
 
 
 def _wait_for(predicate, timeout_s: float = 120.0, what: str = "condition"):
@@ -348,10 +348,10 @@ def test_a_worker_whose_job_was_requeued_registers_no_model(demo):
     def handler(job_row, ctx):
         with session_scope(write=True) as session:  # meanwhile: requeued as stale and taken by another worker
             session.execute(update(Job).where(Job.id == job_row.id).values(status="running", worker="worker-b"))
-        model, _ = training.train(
-            TrainConfig(method="none", epochs=1), training.training_data(job_row.project_id, "none")[0]
+        model, _ = train(
+            TrainConfig(method="none", epochs=1), adapters.for_task("image").training_data(job_row.project_id)[0]
         )
-        version = services.models.register_model(job_row.project_id, model, TrainConfig(), {}, job=ctx)
+        version = services.register_model(job_row.project_id, model, TrainConfig(), {}, job=ctx)
         return {}, version.id
 
     worker.run_one(claimed, "worker-a", {"train": handler})
@@ -433,7 +433,7 @@ def test_paths_a_visitor_types_stay_inside_the_data_folders(demo, tmp_path, monk
 @pytest.mark.slow
 @both_backends
 def test_twenty_concurrent_savers_keep_one_current_judgement_per_example(demo):
-    ids = [e.id for e in services.projects.examples(demo.project_id, "train")[:10]]
+    ids = [e.id for e in services.examples(demo.project_id, "train")[:10]]
 
     def save(n: int) -> None:
         for example_id in ids:
@@ -446,7 +446,7 @@ def test_twenty_concurrent_savers_keep_one_current_judgement_per_example(demo):
     assert len(rows) == 200
     parents = [r.supersedes_id for r in rows if r.supersedes_id is not None]
     assert len(parents) == len(set(parents)) == 190  # every row but the first of each example superseded once
-    current = annotate.current_feedback(demo.project_id)
+    current = feedback_store.current_feedback(demo.project_id)
     assert sorted(f.example_id for f in current) == sorted(ids)
 
 

@@ -94,12 +94,12 @@ def test_annotate_skip_shows_another_example(app, demo):
 
 def test_train_page_queues_a_job_and_rejects_bad_settings(app, demo):
     at = open_page(app, "train")
-    at.selectbox[0].set_value("rrr_g")
-    at.button[0].click().run()  # the form's submit button
+    at.selectbox[0].set_value("rrr_g").run()  # the settings check themselves before anything is queued
     assert any("CNN" in e.value for e in at.error)
+    assert at.button[0].disabled
     assert services.list_jobs(demo.project_id) == []
     at.selectbox[0].set_value("rrr")
-    at.number_input[0].set_value(2)
+    at.number_input[0].set_value(2).run()
     at.button[0].click().run()
     [job] = services.list_jobs(demo.project_id)
     assert job.status == "queued" and job.spec["config"]["method"] == "rrr" and job.spec["config"]["epochs"] == 2
@@ -135,7 +135,6 @@ def reviews(demo, tmp_path):
     """The review demo (text) with a tiny first model, beside Decoy-Digits."""
     from tests.tiny_models import tiny_classifier
     from xil.models.text import save_classifier
-    from xil.services import text as text_service
     from xil.train.text_config import TextTrainConfig
 
     services.seed_demo()
@@ -143,12 +142,12 @@ def reviews(demo, tmp_path):
     model, tokenizer = tiny_classifier(num_labels=2)
     backbone = str(save_classifier(model, tokenizer, tmp_path / "tiny-bert"))
     cfg = TextTrainConfig(method="none", backbone=backbone)
-    version = text_service.register_text_model(project.id, model, tokenizer, cfg, {"test_acc": 0.5})
+    version = services.register_model(project.id, (model, tokenizer), cfg, {"test_acc": 0.5})
     return project, version
 
 
 def project_ids_of(project_id: int) -> set[int]:
-    from xil.services.projects import examples
+    from xil.services.catalog import examples
 
     return {e.id for e in examples(project_id)}
 
@@ -272,9 +271,9 @@ def test_a_dark_swatch_shows_with_the_explanation_off(demo):
 
 
 def test_models_page_counts_wrong_reasons_without_marks(app, demo):
-    from xil.services.annotate import _get_example, store_feedback
+    from xil.services.feedback_store import store_feedback
 
-    example = _get_example(services.next_examples(demo.project_id, demo.version_id, n=1)[0])
+    example = services.get_example(services.next_examples(demo.project_id, demo.version_id, n=1)[0])
     store_feedback(example, "ada", model_version_id=demo.version_id, verdict="wrong_reason", kind="image_rationale")
     at = open_page(app, "models")
     assert any("1 wrong-reason verdict" in w.value for w in at.warning), [w.value for w in at.warning]
@@ -294,7 +293,6 @@ def test_annotate_escapes_names_texts_and_class_names(demo, monkeypatch, tmp_pat
     from tests.tiny_models import tiny_classifier
     from xil.data.text import TextDataset
     from xil.models.text import save_classifier
-    from xil.services import text as text_service
     from xil.train.text_config import TextTrainConfig
 
     monkeypatch.setenv("XIL_START_WORKER", "0")
@@ -310,7 +308,7 @@ def test_annotate_escapes_names_texts_and_class_names(demo, monkeypatch, tmp_pat
     model, tokenizer = tiny_classifier(num_labels=2)
     backbone = str(save_classifier(model, tokenizer, tmp_path / "tiny-bert"))
     cfg = TextTrainConfig(method="none", backbone=backbone)
-    text_service.register_text_model(project.id, model, tokenizer, cfg, {"test_acc": 0.5})
+    services.register_model(project.id, (model, tokenizer), cfg, {"test_acc": 0.5})
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params["project"] = str(project.id)
     at.query_params["annotator"] = HOSTILE

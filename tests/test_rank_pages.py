@@ -91,7 +91,7 @@ def test_after_the_last_prompt_rankings_can_be_reviewed_with_scores_and_changed(
     for example in examples:
         ranking.save_ranking(example, "ada", [1, 2, 3, 4])
     model, tokenizer = tiny_classifier(num_labels=1)
-    ranking.register_reward_model(prompts.id, model, tokenizer, RewardConfig(max_length=64), {}, len(examples), None)
+    services.register_model(prompts.id, (model, tokenizer), RewardConfig(max_length=64), {}, len(examples), None)
     at = open_page("rank", prompts.id)
     assert any("Every prompt is ranked" in s.value for s in at.success)
     review = at.dataframe[0].value

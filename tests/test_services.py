@@ -31,7 +31,8 @@ from xil.explain import explain
 from xil.export import mask_from_png, read_rows
 from xil.jobs import queue, worker
 from xil.ranking.prompts import demo_prompts
-from xil.services import annotate, training
+from xil.services import adapters, catalog, explanations, feedback_store
+from xil.services import queue as annotation_queue
 from xil.train import TrainConfig
 
 SHAPE = (28, 28)
@@ -44,7 +45,7 @@ def corner_mask(top: int = 0, left: int = 0, size: int = 4) -> np.ndarray:
 
 
 def train_example_ids(project_id: int, n: int | None = None) -> list[int]:
-    rows = [e.id for e in services.projects.examples(project_id, "train")]
+    rows = [e.id for e in services.examples(project_id, "train")]
     return rows[:n] if n else rows
 
 
@@ -180,7 +181,7 @@ def test_demo_project_and_first_model(demo):
     ds = services.dataset(demo.project_id)
     assert storage.absolute(project.data_path).exists()
     assert hashlib.sha256(storage.absolute(project.data_path).read_bytes()).hexdigest() == project.data_sha
-    examples = services.projects.examples(demo.project_id)
+    examples = services.examples(demo.project_id)
     assert [e.idx for e in examples] == list(range(len(ds)))
     assert [e.label for e in examples] == ds.labels.tolist()
     version = services.latest_model_version(demo.project_id)
@@ -225,7 +226,7 @@ def test_import_mnist_service_on_the_shared_data():
 # --- annotation queue and explanations ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("strategy", sorted(annotate.STRATEGIES))
+@pytest.mark.parametrize("strategy", sorted(annotation_queue.STRATEGIES))
 def test_next_examples_returns_unjudged_training_examples(demo, strategy):
     ids = services.next_examples(demo.project_id, demo.version_id, strategy, annotator="ann", n=5)
     assert len(ids) == 5 and len(set(ids)) == 5
@@ -247,7 +248,7 @@ def test_next_examples_returns_unjudged_training_examples(demo, strategy):
 def test_next_examples_least_confident_first(demo):
     ids = services.next_examples(demo.project_id, demo.version_id, "least_confident", n=10)
     ds = services.dataset(demo.project_id)
-    idx_of = {e.id: e.idx for e in services.projects.examples(demo.project_id, "train")}
+    idx_of = {e.id: e.idx for e in services.examples(demo.project_id, "train")}
     with torch.no_grad():
         probs = torch.softmax(services.load_model(demo.version_id)(torch.from_numpy(ds.images)), 1).numpy()
     uncertainty = 1 - probs.max(1)
@@ -261,9 +262,9 @@ def test_next_examples_suspicious_first_mixing_the_predicted_classes(demo):
     """Most suspicious first within each predicted class, the classes taken in turn: by score alone
     the queue served one class for dozens of examples in a row."""
     ids = services.next_examples(demo.project_id, demo.version_id, "suspicious", n=40)
-    scores = annotate._strategy_scores(demo.project_id, demo.version_id, "suspicious")
-    predicted = annotate._predicted_classes(demo.project_id, demo.version_id)
-    idx_of = {e.id: e.idx for e in services.projects.examples(demo.project_id, "train")}
+    scores = annotation_queue.strategy_scores(demo.project_id, demo.version_id, "suspicious")
+    predicted = annotation_queue.predicted_classes(demo.project_id, demo.version_id)
+    idx_of = {e.id: e.idx for e in services.examples(demo.project_id, "train")}
     rows = [idx_of[i] for i in ids]
     n_classes = len(set(predicted[list(idx_of.values())].tolist()))
     assert n_classes >= 5
@@ -297,7 +298,7 @@ def test_explain_example_caches_and_stores_the_explanation(demo):
     assert first.class_names == [str(d) for d in range(10)]
     # what was computed is the model's explanation of this example
     ds = services.dataset(demo.project_id)
-    example = annotate._get_example(example_id)
+    example = catalog.get_example(example_id)
     expected, _ = explain(
         services.load_model(demo.version_id), torch.from_numpy(ds.images[example.idx : example.idx + 1]), "saliency"
     )
@@ -314,7 +315,7 @@ def test_explain_example_caches_and_stores_the_explanation(demo):
     assert np.array_equal(storage.get_array(row.path), first.attribution)
     assert row.probs == pytest.approx(first.probs.tolist())
 
-    annotate._cache.clear()  # a fresh process reads the stored row instead of recomputing
+    explanations.CACHE.clear()  # a fresh process reads the stored row instead of recomputing
     third = services.explain_example(demo.version_id, example_id, "saliency")
     assert third.attribution is not first.attribution
     np.testing.assert_array_equal(third.attribution, first.attribution)
@@ -336,7 +337,7 @@ def test_explain_example_with_another_method_is_a_separate_entry(demo):
 def test_prefetch_fills_the_cache(demo):
     ids = train_example_ids(demo.project_id, 3)
     services.prefetch(demo.version_id, ids, "saliency")
-    annotate._executor.submit(lambda: None).result(timeout=30)  # one worker thread: waits for the prefetch
+    explanations.CACHE.wait(30)  # one worker thread: waits for the prefetch
     with session_scope() as session:
         stored = {r.example_id for r in session.scalars(select(Explanation))}
     assert stored == set(ids)
@@ -374,8 +375,8 @@ def test_save_feedback_masks_roundtrip_through_database_and_storage(demo):
         back = storage.get_array(path)
         assert back.dtype == bool and np.array_equal(back, expected)
     # and as training sees it
-    idx, irr, rel = annotate.feedback_masks(demo.project_id)
-    assert idx.tolist() == [annotate._get_example(example_id).idx]
+    idx, irr, rel = feedback_store.feedback_masks(demo.project_id)
+    assert idx.tolist() == [catalog.get_example(example_id).idx]
     assert np.array_equal(irr[0], irrelevant) and np.array_equal(rel[0], relevant)
     assert services.annotation_progress(demo.project_id) == (1, len(train_example_ids(demo.project_id)))
 
@@ -399,7 +400,7 @@ def test_second_save_by_the_same_annotator_supersedes(demo, tmp_path):
     assert [h.id for h in history] == [first.id, second.id]
     third = services.save_feedback(example_id, "alice", demo.version_id, verdict="right_reason")
     assert third.supersedes_id == second.id  # supersedes the current row, not the first
-    current = annotate.current_feedback(demo.project_id)
+    current = feedback_store.current_feedback(demo.project_id)
     assert [r.id for r in current] == [third.id]
     rows = read_rows(services.export_feedback(demo.project_id, tmp_path / "fb.jsonl"))
     assert {r["feedback_id"]: r["current"] for r in rows} == {first.id: False, second.id: False, third.id: True}
@@ -501,7 +502,7 @@ def test_export_with_array_masks_roundtrips(saved_feedback, tmp_path, fmt):
     assert first["model_version_id"] == demo.version_id and first["model_version"] == 1
     assert second["model_version_id"] is None and second["model_version"] is None
     assert second["label"] == 7 and second["label_corrected"] is True
-    assert second["dataset_label"] == annotate._get_example(saved[1].example_id).label
+    assert second["dataset_label"] == catalog.get_example(saved[1].example_id).label
     assert first["label"] == first["dataset_label"] and first["label_corrected"] is False
     assert [r["current"] for r in rows] == [False, True, True]
     assert third["supersedes_id"] == first["feedback_id"]
@@ -590,12 +591,12 @@ def test_training_data_applies_feedback(demo):
     services.save_feedback(ids[0], "alice", demo.version_id, irrelevant=corner_mask(0, 0))
     services.save_feedback(ids[1], "alice", demo.version_id, label=9, relevant=corner_mask(10, 10, 8))
     services.save_feedback(ids[2], "alice", demo.version_id, verdict="right_reason")
-    data, used = training.training_data(demo.project_id, "rrr")
+    data, used = adapters.for_task("image").training_data(demo.project_id)
     ds = services.dataset(demo.project_id)
     train_idx = ds.indices("train")
     assert used == 3 and data.x.shape == (len(train_idx), 1, 28, 28)
     position = {int(r): i for i, r in enumerate(train_idx)}
-    p0, p1, p2 = (position[annotate._get_example(i).idx] for i in ids)
+    p0, p1, p2 = (position[catalog.get_example(i).idx] for i in ids)
     assert torch.equal(data.irrelevant[p0].bool(), torch.from_numpy(corner_mask(0, 0)))
     assert torch.equal(data.relevant[p1].bool(), torch.from_numpy(corner_mask(10, 10, 8)))
     assert int(data.y[p1]) == 9 and int(data.y[p0]) == int(ds.labels[train_idx[p0]])
@@ -656,7 +657,7 @@ def test_training_job_keeps_every_class_when_labels_are_corrected_away(tmp_path)
         for i in range(5):
             write_png(root / cls / f"{i}.png", value=value)
     project, _ = services.import_image_folder(root)
-    b_train = [e.id for e in services.projects.examples(project.id, "train") if e.label == 1]
+    b_train = [e.id for e in services.examples(project.id, "train") if e.label == 1]
     for example_id in b_train:
         services.save_feedback(example_id, "alice", None, label=0)
     job = services.queue_training(project.id, TrainConfig(method="none", epochs=1))
@@ -943,32 +944,32 @@ def test_a_wrong_reason_needs_marks_or_a_label(demo):
 
 def test_trainers_leave_out_wrong_reasons_without_marks_and_count_them(demo):
     a, b = train_example_ids(demo.project_id, 2)
-    bare = annotate.store_feedback(  # as saved before the check existed
-        annotate._get_example(a),
+    bare = feedback_store.store_feedback(  # as saved before the check existed
+        catalog.get_example(a),
         "ada",
         model_version_id=demo.version_id,
         verdict="wrong_reason",
         kind="image_rationale",
     )
     services.save_feedback(b, "ada", demo.version_id, "wrong_reason", irrelevant=corner_mask())
-    assert annotate.lacks_reason(bare)
-    assert annotate.count_lacking_reason(demo.project_id) == 1
-    assert [f.example_id for f in annotate.training_feedback(demo.project_id)] == [b]
-    idx, irrelevant, _ = annotate.feedback_masks(demo.project_id)
-    assert idx.tolist() == [annotate._get_example(b).idx] and irrelevant.sum() == 16
-    _, used = training.training_data(demo.project_id, "rrr")
+    assert feedback_store.lacks_reason(bare)
+    assert feedback_store.count_lacking_reason(demo.project_id) == 1
+    assert [f.example_id for f in feedback_store.training_feedback(demo.project_id)] == [b]
+    idx, irrelevant, _ = feedback_store.feedback_masks(demo.project_id)
+    assert idx.tolist() == [catalog.get_example(b).idx] and irrelevant.sum() == 16
+    _, used = adapters.for_task("image").training_data(demo.project_id)
     assert used == 1
 
 
 def test_skips_are_kept_per_annotator_and_project(demo):
     first = services.next_examples(demo.project_id, demo.version_id, "suspicious", "ada", n=1)[0]
-    annotate.skip_example("ada", demo.project_id, first)
-    annotate.skip_example("ada", demo.project_id, first)  # once is enough
-    assert annotate.skipped_examples("ada", demo.project_id) == (first,)
-    assert annotate.skipped_examples("bob", demo.project_id) == ()
-    assert annotate.skipped_examples("ada", demo.project_id + 1) == ()
-    annotate.unskip_examples("ada", demo.project_id)
-    assert annotate.skipped_examples("ada", demo.project_id) == ()
+    annotation_queue.skip_example("ada", demo.project_id, first)
+    annotation_queue.skip_example("ada", demo.project_id, first)  # once is enough
+    assert annotation_queue.skipped_examples("ada", demo.project_id) == (first,)
+    assert annotation_queue.skipped_examples("bob", demo.project_id) == ()
+    assert annotation_queue.skipped_examples("ada", demo.project_id + 1) == ()
+    annotation_queue.unskip_examples("ada", demo.project_id)
+    assert annotation_queue.skipped_examples("ada", demo.project_id) == ()
 
 
 def test_recent_feedback_is_the_annotators_current_judgements_newest_first(demo):
@@ -977,6 +978,6 @@ def test_recent_feedback_is_the_annotators_current_judgements_newest_first(demo)
     services.save_feedback(b, "ada", demo.version_id, "right_reason")
     again = services.save_feedback(a, "ada", demo.version_id, "wrong_reason", label=1)
     services.save_feedback(b, "bob", demo.version_id, "right_reason")
-    assert [f.example_id for f in annotate.recent_feedback(demo.project_id, "ada")] == [a, b]
-    assert annotate.current_judgement(a, "ada").id == again.id
-    assert annotate.current_judgement(a, "bob") is None
+    assert [f.example_id for f in feedback_store.recent_feedback(demo.project_id, "ada")] == [a, b]
+    assert feedback_store.current_judgement(a, "ada").id == again.id
+    assert feedback_store.current_judgement(a, "bob") is None

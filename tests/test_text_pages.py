@@ -9,7 +9,6 @@ from tests.conftest import PROJECT_ROOT
 from tests.tiny_models import tiny_classifier
 from xil import services
 from xil.models.text import save_classifier
-from xil.services import text as text_service
 from xil.train.text_config import TextTrainConfig
 
 APP = str(PROJECT_ROOT / "streamlit_app.py")
@@ -24,7 +23,7 @@ def reviews(demo, tmp_path, monkeypatch):
     model, tokenizer = tiny_classifier(num_labels=2)
     backbone = str(save_classifier(model, tokenizer, tmp_path / "tiny-bert"))
     cfg = TextTrainConfig(method="none", backbone=backbone)
-    version = text_service.register_text_model(project.id, model, tokenizer, cfg, {"test_acc": 0.5})
+    version = services.register_model(project.id, (model, tokenizer), cfg, {"test_acc": 0.5})
     return project, version
 
 

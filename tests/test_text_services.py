@@ -10,7 +10,7 @@ from xil import services
 from xil.data.text import DEMO_SHORTCUT, demo_reviews
 from xil.export import read_rows
 from xil.models.text import save_classifier
-from xil.services import text as text_service
+from xil.services import adapters
 from xil.train.text_config import TextTrainConfig
 
 
@@ -26,7 +26,7 @@ def reviews(tiny_backbone):
     project = services.create_project("reviews", demo_reviews(), "demo-reviews")
     model, tokenizer = tiny_classifier(num_labels=2)
     cfg = TextTrainConfig(method="none", backbone=tiny_backbone)
-    version = text_service.register_text_model(project.id, model, tokenizer, cfg, {"test_acc": 0.5})
+    version = services.register_model(project.id, (model, tokenizer), cfg, {"test_acc": 0.5})
     return project, version
 
 
@@ -96,7 +96,7 @@ def test_text_training_job_uses_word_feedback(reviews, tiny_backbone):
         view = services.explain_example(version.id, example_id, "input_x_gradient")
         shortcut = [i for i, w in enumerate(view.words) if w in ds.shortcut_words]
         services.save_feedback(example_id, "ada", version.id, "wrong_reason", irrelevant_words=shortcut)
-    texts, labels, irrelevant, relevant, used = services.training.text_training_inputs(project.id)
+    texts, labels, irrelevant, relevant, used = adapters.for_task("text").training_inputs(project.id)
     assert used == 8 and sum(bool(m) for m in irrelevant) == 8 and not any(relevant)
     job = services.queue_training(project.id, TextTrainConfig(method="rrr", backbone=tiny_backbone, epochs=1))
     assert services.run_worker(once=True) == 1

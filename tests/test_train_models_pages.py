@@ -12,7 +12,6 @@ from tests.tiny_models import tiny_classifier
 from xil import jobs, services
 from xil.models.text import save_classifier
 from xil.services import ranking
-from xil.services import text as text_service
 from xil.train import TrainConfig
 from xil.train.text_config import TextTrainConfig
 
@@ -105,7 +104,7 @@ def reviews(demo, tmp_path):
     model, tokenizer = tiny_classifier(num_labels=2)
     backbone = str(save_classifier(model, tokenizer, tmp_path / "tiny-bert"))
     cfg = TextTrainConfig(method="none", backbone=backbone)
-    version = text_service.register_text_model(project.id, model, tokenizer, cfg, {"test_acc": 0.5})
+    version = services.register_model(project.id, (model, tokenizer), cfg, {"test_acc": 0.5})
     return project, version, backbone
 
 
@@ -158,7 +157,7 @@ def test_ranking_train_page_shows_a_reward_job_and_its_result(demo, tmp_path):
 
 def _register_like(demo, method: str, n_feedback: int, metrics: dict):
     """A second image version as a training job would register it (the first model's weights)."""
-    from xil.services.models import register_model
+    from xil.services import register_model
 
     model = services.load_model(demo.version_id)
     return register_model(demo.project_id, model, TrainConfig(method=method), metrics, n_feedback, demo.version_id)
@@ -197,8 +196,8 @@ def test_models_page_splits_the_text_table_and_escapes_class_names(demo, tmp_pat
     metrics = {"test_acc": 0.5, "token_f1": 0.25, "iou": 0.2, "auprc": 0.3, "comprehensiveness": 0.1}
     metrics |= {"sufficiency": 0.05, "plausibility": 0.25, "lambda": 0.00123}
     plain = {"test_acc": 0.5, "lambda": None}  # a plain job stores lambda None: no empty column for it
-    text_service.register_text_model(project.id, model, tokenizer, TextTrainConfig(method="none"), plain)
-    text_service.register_text_model(project.id, model, tokenizer, TextTrainConfig(method="rrr"), metrics)
+    services.register_model(project.id, (model, tokenizer), TextTrainConfig(method="none"), plain)
+    services.register_model(project.id, (model, tokenizer), TextTrainConfig(method="rrr"), metrics)
     at = open_page(project.id, "models")
     main, explanations = (d.value for d in at.dataframe[:2])
     assert "sufficiency" in explanations.columns and "sufficiency" not in main.columns

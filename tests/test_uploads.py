@@ -306,7 +306,7 @@ def test_parquet_rows_are_checked_from_the_metadata(monkeypatch):
 
 
 def test_file_columns_name_the_columns_to_pick_from():
-    columns = services.projects.text_file_columns
+    columns = services.text_file_columns
     assert columns("a.csv", b"id,review,stars\n1,good,5\n") == ["id", "review", "stars"]
     assert columns("a.tsv", b"body\tlabel\nx\t1\n") == ["body", "label"]
     jsonl = b'{"sentence": "a", "y": 1}\n{"sentence": "b", "y": 0, "extra": 2}\n'

@@ -31,6 +31,17 @@ def explain_error(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}"
 
 
+# Typer 0.29 carries its own copy of Click; older ones use Click itself: pass both through.
+_USAGE_AND_EXITS = (
+    typer.Exit,
+    typer.Abort,
+    getattr(typer.exceptions, "TyperException", click.ClickException),
+    click.exceptions.Exit,
+    click.ClickException,
+    click.Abort,
+)
+
+
 class _Commands(TyperGroup):
     """Every command's unexpected error becomes ``error: ...`` in one or two lines and exit code 1;
     ``--debug`` (or ``XIL_DEBUG=1``) shows the traceback instead."""
@@ -38,7 +49,7 @@ class _Commands(TyperGroup):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort):
+        except _USAGE_AND_EXITS:  # Typer's and Click's own: usage errors, --help, Exit
             raise
         except Exception as exc:
             if _debug():
@@ -162,7 +173,6 @@ def import_folder(
     """Import an image folder, or a .zip of one (one subfolder per class), and queue its first model;
     nothing is imported if any file is bad. Caps: XIL_MAX_* settings (see the README)."""
     from xil import services
-    from xil.train import TrainConfig
 
     if not folder.exists():
         _fail(f"{folder}: no such folder or zip file")
@@ -182,7 +192,7 @@ def import_folder(
         for error in report.errors:
             typer.echo(error, err=True)
         _fail(f"{len(report.errors)} problem(s); nothing was imported")
-    services.queue_training(project.id, TrainConfig(method="none"))  # as a text import does: a first model
+    services.queue_first_model(project.id)
     typer.echo(f"imported {report.n_images} images into project {project.name!r} (id {project.id}); first model queued")
 
 
@@ -210,7 +220,7 @@ def import_text(
         for error in report.errors:
             typer.echo(error, err=True)
         _fail(f"{len(report.errors)} problem(s); nothing was imported")
-    services.queue_first_text_model(project.id)
+    services.queue_first_model(project.id)
     typer.echo(
         f"imported {len(report.dataset)} texts into project {project.name!r} (id {project.id}); first model queued"
     )

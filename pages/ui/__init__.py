@@ -61,6 +61,7 @@ def _start_worker() -> subprocess.Popen | None:
 def setup(title: str) -> None:
     st.set_page_config(page_title=f"{title} · xil studio", page_icon=":material/search:", layout="wide")
     try:
+        services.open_database()  # every run: the demo below is seeded once per server process
         _seed_demo()
     except services.DatabaseSetupError as exc:  # a bad DATABASE_URL, a server that is down: say so, no traceback
         st.error(f"The studio cannot open its database. {exc}", icon=":material/database:")
@@ -139,10 +140,8 @@ def require_project() -> int:
 
 
 def version_label(version) -> str:
-    from xil.services.models import method_title  # one name per method on every page
-
     acc = version.metrics.get("test_acc")
-    method = method_title(version.method, services.get_project(version.project_id).task)
+    method = services.method_title(version.method, services.get_project(version.project_id).task)
     return f"v{version.version} · {version.arch} · {method}" + (f" · acc {acc:.3f}" if acc is not None else "")
 
 
@@ -257,17 +256,6 @@ def probability_figure(view: services.ExampleView, k: int = 5) -> go.Figure:
         yaxis={"type": "category"},
     )
     return fig
-
-
-def explanation_methods(task: str = "image", arch: str = "mlp") -> dict[str, str]:
-    """Explanation methods for a project's task and model architecture: name -> title."""
-    if task == "text":
-        from xil.explain.text import REGISTRY as TEXT_REGISTRY
-
-        return {name: e.title for name, e in TEXT_REGISTRY.items()}
-    from xil.explain import REGISTRY
-
-    return {name: e.title for name, e in REGISTRY.items() if arch == "cnn" or not e.needs_conv}
 
 
 def _word_span(word: str, score: float, peak: float, style: str = "") -> str:

@@ -1,79 +1,146 @@
-"""Use cases: what the pages, the CLI and the tests call. Each function owns its transaction."""
+"""Use cases: what the pages, the CLI and the tests call. Each function owns its transaction.
 
-from xil.services.annotate import (
-    STRATEGIES,
-    ExampleView,
-    annotation_progress,
-    compare_candidates,
-    discard_draft,
-    explain_example,
-    feedback_history,
-    load_draft,
-    load_mask,
-    next_examples,
-    prefetch,
-    save_draft,
-    save_feedback,
-)
+In tiers, each importing only those below (an import-linter contract keeps it so):
+- stores: :mod:`.catalog` (projects, examples), :mod:`.versions` (model versions, one loader cache),
+  :mod:`.feedback_store` (current feedback, masks, words, history);
+- work: :mod:`.adapters` (one per task: image, text, ranking), then :mod:`.explanations`,
+  :mod:`.queue`, :mod:`.judgements`, :mod:`.evaluation`, :mod:`.training`, :mod:`.revision`,
+  :mod:`.ranking`, :mod:`.export`, :mod:`.imports`;
+- :mod:`.demo`: seeding the demo projects.
+"""
+
 from db import DatabaseSetupError
-from xil.services.export import export_feedback
-from xil.services.models import latest_model_version, list_model_versions, load_model
-from xil.services.projects import (
+from xil.data.text import file_columns as text_file_columns
+from xil.limits import limits as upload_limits
+from xil.ranking.generate import GenerationConfig
+from xil.ranking.prompts import PromptFileError
+from xil.services import ranking, revision
+from xil.services.catalog import (
     create_project,
     dataset,
+    examples,
+    get_example,
     get_project,
-    import_image_folder,
-    import_mnist,
-    import_prompts,
-    import_text,
     list_projects,
-    seed_demo,
+    open_database,
     status,
+)
+from xil.services.demo import seed_demo
+from xil.services.evaluation import (
+    feedback_hint,
+    format_metric,
+    load_model,
+    method_title,
+    method_titles,
+    wrong_reason_on_marks,
+)
+from xil.services.explanations import ExampleView, explain_example, explanation_methods, prefetch
+from xil.services.export import export_feedback, export_file_name
+from xil.services.feedback_store import (
+    annotation_progress,
+    compare_candidates,
+    count_lacking_reason,
+    current_feedback,
+    current_judgement,
+    feedback_history,
+    load_mask,
+    recent_feedback,
+)
+from xil.services.imports import import_image_folder, import_mnist, import_prompts, import_text
+from xil.services.judgements import save_feedback
+from xil.services.queue import (
+    STRATEGIES,
+    discard_draft,
+    load_draft,
+    next_examples,
+    save_draft,
+    skip_example,
+    skipped_examples,
+    strategy_titles,
+    unskip_examples,
 )
 from xil.services.training import (
     JOB_HANDLERS,
+    architectures,
     cancel_job,
+    config_class,
+    default_lambda,
     get_job,
     list_jobs,
-    queue_first_text_model,
+    queue_first_model,
     queue_training,
+    register_model,
     run_worker,
+    training_plan,
+    uses_lambda,
 )
+from xil.services.versions import get_model_version, latest_model_version, list_model_versions
 
 __all__ = [
-    "DatabaseSetupError",
     "JOB_HANDLERS",
     "STRATEGIES",
+    "DatabaseSetupError",
     "ExampleView",
-    "compare_candidates",
-    "discard_draft",
-    "load_draft",
-    "load_mask",
-    "save_draft",
+    "GenerationConfig",
+    "PromptFileError",
     "annotation_progress",
+    "architectures",
     "cancel_job",
+    "compare_candidates",
+    "config_class",
+    "count_lacking_reason",
     "create_project",
+    "current_feedback",
+    "current_judgement",
     "dataset",
+    "default_lambda",
+    "discard_draft",
+    "examples",
     "explain_example",
+    "explanation_methods",
     "export_feedback",
+    "export_file_name",
+    "feedback_hint",
     "feedback_history",
+    "format_metric",
+    "get_example",
     "get_job",
+    "get_model_version",
     "get_project",
     "import_image_folder",
     "import_mnist",
     "import_prompts",
     "import_text",
-    "queue_first_text_model",
     "latest_model_version",
     "list_jobs",
     "list_model_versions",
     "list_projects",
+    "load_draft",
+    "load_mask",
     "load_model",
+    "method_title",
+    "method_titles",
     "next_examples",
+    "open_database",
     "prefetch",
+    "queue_first_model",
     "queue_training",
+    "ranking",
+    "recent_feedback",
+    "register_model",
+    "revision",
     "run_worker",
+    "save_draft",
     "save_feedback",
     "seed_demo",
+    "skip_example",
+    "skipped_examples",
     "status",
+    "strategy_titles",
+    "text_file_columns",
+    "training_plan",
+    "unskip_examples",
+    "upload_limits",
+    "uses_lambda",
+    "wrong_reason_on_marks",
 ]

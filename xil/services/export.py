@@ -14,8 +14,8 @@ from sqlmodel import col
 from db import Example, Feedback, ModelVersion, session_scope
 from xil.export import mask_to_png, write_rows
 from xil.export.writers import FORMATS, replacing
-from xil.services.annotate import load_mask
-from xil.services.projects import dataset, get_project
+from xil.services import adapters
+from xil.services.catalog import dataset, get_project
 
 MASK_MODES = ("array", "png")
 
@@ -25,6 +25,7 @@ def feedback_rows(project_id: int) -> list[dict]:
     indices of the marked words (texts)."""
     project = get_project(project_id)
     ds = dataset(project_id)
+    fields = adapters.for_task(project.task).export_fields
     with session_scope() as session:
         result = session.execute(
             select(Feedback, Example, ModelVersion)
@@ -54,49 +55,10 @@ def feedback_rows(project_id: int) -> list[dict]:
                 "explanation_method": fb.explanation_method,
                 "supersedes_id": fb.supersedes_id,
                 "current": fb.id not in superseded,
-                **FIELDS[project.task](ds, example, fb),
+                **fields(ds, example, fb),
             }
         )
     return rows
-
-
-def _mask_fields(ds, fb: Feedback) -> dict:
-    shape = ds.shape[1:]
-    return {
-        "irrelevant_mask": load_mask(fb.irrelevant_path, shape).astype(int).tolist(),
-        "relevant_mask": load_mask(fb.relevant_path, shape).astype(int).tolist(),
-    }
-
-
-def _text_fields(ds, example: Example, fb: Feedback) -> dict:
-    words = ds.words(example.idx)
-    irrelevant = fb.payload.get("irrelevant_words", [])
-    relevant = fb.payload.get("relevant_words", [])
-    return {
-        "text": ds.texts[example.idx],
-        "irrelevant_words": irrelevant,
-        "relevant_words": relevant,
-        "irrelevant_tokens": [words[i] for i in irrelevant],
-        "relevant_tokens": [words[i] for i in relevant],
-    }
-
-
-def _ranking_fields(ds, example: Example, fb: Feedback) -> dict:
-    return {
-        "prompt": ds.prompts[example.idx],
-        "candidates": ds.candidates[example.idx],
-        "ranks": fb.payload.get("ranks"),
-        "all_bad": fb.payload.get("all_bad", False),
-        "correction": fb.payload.get("correction"),
-        "generator": fb.payload.get("generator"),
-    }
-
-
-FIELDS = {
-    "image": lambda ds, example, fb: _mask_fields(ds, fb),
-    "text": _text_fields,
-    "ranking": _ranking_fields,
-}
 
 
 def export_feedback(project_id: int, out: str | Path, fmt: str = "jsonl", masks: str = "array") -> Path:
@@ -109,7 +71,7 @@ def export_feedback(project_id: int, out: str | Path, fmt: str = "jsonl", masks:
     rows = feedback_rows(project_id)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if masks == "array" or get_project(project_id).task != "image":  # only images have masks to draw
+    if masks == "array" or not any("irrelevant_mask" in row for row in rows):  # only images have masks to draw
         write_rows(rows, out, fmt)
         return out
     with (

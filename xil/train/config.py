@@ -50,10 +50,10 @@ class TrainConfig(Settings):
                 f"choose from {feedback.REGISTRY.choices('none')}"
             )
         models.REGISTRY.lookup(self.arch)  # "unknown architecture 'resnet'; choose from mlp, cnn"
-        # TODO(issue 9): refuse a needs-conv method on an arch without convolutions here too, with
-        # f"{title} needs a convolutional model: it needs the CNN architecture". pages/train.py builds
-        # its TrainConfig outside its try/except, so it would crash instead of showing the error; the
-        # services (queue_training) and the loop (train) check it until then.
+        if self.method != "none" and feedback.REGISTRY[self.method].needs_conv and not models.REGISTRY[self.arch].conv:
+            raise ValueError(
+                f"{feedback.REGISTRY[self.method].title} needs a convolutional model: it needs the CNN architecture"
+            )
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError(
                 "epochs and batch size must be at least 1, the learning rate positive "

@@ -1,0 +1,173 @@
+"""The image task: pixel masks as rationales, small image classifiers trained with RRR, RRR-G, HINT or
+counterexamples, attribution maps from captum."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from db import Example, Feedback, ModelVersion
+from xil import explain, feedback, models, storage
+from xil.explain.metrics import mass_in_mask, plausibility, wrong_reason_score
+from xil.registry import Registry
+from xil.services.adapters.base import Progress
+from xil.services.catalog import dataset, dataset_rows, tensors
+from xil.services.feedback_store import feedback_masks, load_mask, training_feedback
+from xil.services.versions import load
+from xil.train import TrainConfig, TrainData, evaluate, train
+from xil.train.evaluate import attributions, predict
+
+PLAIN_TITLE = "Plain (cross-entropy only)"
+
+
+def _object_box(shape: tuple[int, int]) -> np.ndarray:
+    """Where the object is assumed to be without annotations: the centre, a 1/7 border off."""
+    h, w = shape
+    box = np.zeros(shape, dtype=bool)
+    box[h // 7 : h - h // 7, w // 7 : w - w // 7] = True
+    return box
+
+
+def _load_module(path: str) -> nn.Module:
+    return models.load_model(path, device="cpu")
+
+
+class ImageAdapter:
+    task: ClassVar[str] = "image"
+    config_class: ClassVar[type] = TrainConfig
+    methods: ClassVar[Registry] = feedback.REGISTRY
+
+    def first_config(self) -> TrainConfig:
+        return TrainConfig(method="none")
+
+    def check(self, project_id: int, cfg) -> None:
+        if not isinstance(cfg, TrainConfig):
+            raise ValueError("an image project trains with TrainConfig settings")
+
+    def training_data(self, project_id: int) -> tuple[TrainData, int]:
+        """The training split with label corrections applied and the annotators' masks; and how many
+        pieces of feedback went in."""
+        ds = dataset(project_id)
+        train_idx = ds.indices("train")
+        x = torch.from_numpy(ds.images[train_idx])
+        y = torch.from_numpy(ds.labels[train_idx].copy())
+        position = {int(row): i for i, row in enumerate(train_idx)}
+        rows, irrelevant, relevant = feedback_masks(project_id)
+        irr = torch.zeros(len(train_idx), *ds.shape[1:])
+        rel = torch.zeros_like(irr)
+        for row, m_irr, m_rel in zip(rows, irrelevant, relevant, strict=True):
+            if int(row) in position:
+                irr[position[int(row)]] = torch.from_numpy(m_irr.astype(np.float32))
+                rel[position[int(row)]] = torch.from_numpy(m_rel.astype(np.float32))
+        idx_of = dataset_rows(project_id)
+        used = 0
+        for fb in training_feedback(project_id):  # without wrong reasons that give none
+            row = idx_of[fb.example_id]
+            if row in position:
+                used += 1
+                if fb.label is not None:
+                    y[position[row]] = fb.label
+        return TrainData(x, y, irrelevant=irr, relevant=rel, n_classes=len(ds.class_names)), used
+
+    def train(self, project_id: int, cfg: TrainConfig, progress: Progress, log) -> tuple[nn.Module, list, int]:
+        data, n_feedback = self.training_data(project_id)
+        log(f"training {cfg.arch} with {cfg.method} on {len(data.x)} examples, {n_feedback} with feedback")
+        model, history = train(cfg, data, progress=progress)
+        return model.cpu(), history, n_feedback
+
+    def evaluate(self, project_id: int, model: nn.Module, cfg: TrainConfig | None = None) -> dict:
+        """Test accuracy; wrong-reason score on the test split's known decoys and on annotators'
+        irrelevant marks; plausibility against annotators' relevant marks."""
+        ds = dataset(project_id)
+        test = ds.indices("test")
+        x, y = tensors(ds, test)
+        result = evaluate(model, x, y, ds.decoy_masks[test] if ds.decoy_masks is not None else None)
+        metrics = {"test_acc": result["acc"], **({"wrong_reason": result["wr"]} if "wr" in result else {})}
+        idx, irrelevant, relevant = feedback_masks(project_id)
+        if len(idx):
+            maps = attributions(model, torch.from_numpy(ds.images[idx]))
+            marked = irrelevant.reshape(len(idx), -1).any(1)
+            if marked.any():
+                metrics["wrong_reason_feedback"] = wrong_reason_score(maps[marked], irrelevant[marked])
+            value = plausibility(maps, relevant)
+            if not np.isnan(value):
+                metrics["plausibility"] = value
+        return metrics
+
+    def save(self, project_id: int, model: nn.Module, cfg: TrainConfig) -> tuple[str, str, str, str]:
+        ds = dataset(project_id)
+        blob = models.io.model_bytes(model, cfg.arch, ds.shape, len(ds.class_names))
+        rel, sha = storage.put_bytes(blob, ".safetensors", "models")
+        return rel, sha, cfg.arch, cfg.method
+
+    def load(self, row: ModelVersion) -> nn.Module:
+        return load(row, _load_module)
+
+    def progress_line(self, record: dict) -> str:
+        return (
+            f"epoch {record['epoch']}/{record['epochs']}: loss {record['loss']:.4f} "
+            f"(ce {record['ce']:.4f}, penalty {record['penalty']:.3g})"
+        )
+
+    def result_line(self, version: ModelVersion, metrics: dict) -> str:
+        return f"model version {version.version}: test accuracy {metrics['test_acc']:.3f}"
+
+    def explanation_methods(self, row: ModelVersion) -> dict[str, str]:
+        conv = models.REGISTRY[row.arch].conv if row.arch in models.REGISTRY else False
+        return {name: e.title for name, e in explain.REGISTRY.items() if conv or not e.needs_conv}
+
+    def training_methods(self) -> dict[str, str]:
+        return {"none": PLAIN_TITLE, **{name: m.title for name, m in self.methods.items()}}
+
+    def content(self, ds, idx: int) -> dict:
+        return {"image": ds.images[idx]}
+
+    def explain(self, row: ModelVersion, ds, idx: int, method: str) -> tuple[np.ndarray, np.ndarray]:
+        attribution, probs = explain.explain(self.load(row), torch.from_numpy(ds.images[idx : idx + 1]), method)
+        return attribution[0].numpy().astype(np.float32), probs[0].numpy()
+
+    def queue_scores(self, row: ModelVersion, ds, strategy: str) -> np.ndarray:
+        """Suspicious: the share of saliency off the object (outside the centre box); least confident:
+        1 - max probability."""
+        model = self.load(row)
+        if strategy == "least_confident":
+            return 1.0 - predict(model, torch.from_numpy(ds.images)).max(dim=1).values.numpy()
+        maps = attributions(model, torch.from_numpy(ds.images))
+        outside = ~_object_box(ds.shape[1:])
+        return mass_in_mask(maps, np.broadcast_to(outside, maps.shape))
+
+    def predicted_classes(self, row: ModelVersion, ds) -> np.ndarray:
+        return predict(self.load(row), torch.from_numpy(ds.images)).argmax(dim=1).numpy()
+
+    def rationale(self, ds, example: Example, marks: dict) -> tuple[str, dict, dict[str, np.ndarray]]:
+        if marks.get("irrelevant_words") or marks.get("relevant_words"):
+            raise ValueError("an image takes pixel masks (irrelevant, relevant), not word indices")
+        masks = {}
+        for kind in ("irrelevant", "relevant"):
+            if marks.get(kind) is None:
+                continue
+            mask = np.asarray(marks[kind], dtype=bool)
+            if mask.shape != ds.shape[1:]:
+                raise ValueError(f"{kind} mask has shape {mask.shape}, the image is {ds.shape[1:]}")
+            if mask.any():
+                masks[kind] = mask
+        return "image_rationale", {}, masks
+
+    def export_fields(self, ds, example: Example, fb: Feedback) -> dict:
+        shape = ds.shape[1:]
+        return {
+            "irrelevant_mask": load_mask(fb.irrelevant_path, shape).astype(int).tolist(),
+            "relevant_mask": load_mask(fb.relevant_path, shape).astype(int).tolist(),
+        }
+
+    def wrong_reason_on_marks(self, row: ModelVersion) -> float | None:
+        idx, irrelevant, _ = feedback_masks(row.project_id)
+        marked = irrelevant.reshape(len(idx), -1).any(1) if len(idx) else np.zeros(0, dtype=bool)
+        if not marked.any():
+            return None
+        ds = dataset(row.project_id)
+        maps = attributions(self.load(row), torch.from_numpy(ds.images[idx[marked]]))
+        return float(wrong_reason_score(maps, irrelevant[marked]))

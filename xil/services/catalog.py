@@ -1,0 +1,129 @@
+"""Bottom tier: projects and their examples. A project's dataset is one file under the data directory
+(read once, cached); each image, text or prompt of it is an ``Example`` row."""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+
+import numpy as np
+import torch
+from sqlalchemy import func, insert, select
+from sqlmodel import col
+
+from db import Example, Feedback, Job, ModelVersion, Project, engine, session_scope
+from xil import storage
+from xil.data import ImageDataset
+from xil.data.prompts import PromptDataset
+from xil.data.text import TextDataset
+
+# The dataset class of each task: how a project's file is read, and what task a new dataset makes.
+DATASETS: dict[str, type] = {"image": ImageDataset, "text": TextDataset, "ranking": PromptDataset}
+Dataset = ImageDataset | TextDataset | PromptDataset
+
+
+def open_database() -> None:
+    """Open (create, migrate) the database now; DatabaseSetupError says what is wrong with it."""
+    engine()
+
+
+def task_of(ds: Dataset) -> str:
+    return next(task for task, kind in DATASETS.items() if isinstance(ds, kind))
+
+
+def create_project(name: str, ds: Dataset, source: str) -> Project:
+    """Store the dataset file and one Example row per image or text, in one transaction."""
+    if not name.strip():
+        raise ValueError("a project needs a name")
+    task = task_of(ds)
+    rel, sha = storage.put_bytes(ds.to_bytes(), ".npz" if task == "image" else ".json.gz", "datasets")
+    with session_scope(write=True) as session:
+        if session.scalar(select(Project).where(Project.name == name)) is not None:
+            raise ValueError(f"a project named {name!r} exists already")
+        project = Project(name=name, task=task, source=source, class_names=ds.class_names, data_path=rel, data_sha=sha)
+        session.add(project)
+        session.flush()
+        names = ds.names if task == "image" else [f"{ds.split[i]}/{ds.ids[i]}" for i in range(len(ds))]
+        rows = [
+            {
+                "project_id": project.id,
+                "idx": i,
+                "split": str(ds.split[i]),
+                "label": int(ds.labels[i]),
+                "name": names[i],
+            }
+            for i in range(len(ds))
+        ]
+        session.execute(insert(Example), rows)
+        return project
+
+
+def project_named(name: str) -> Project | None:
+    with session_scope() as session:
+        return session.scalar(select(Project).where(Project.name == name))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_dataset(rel: str, sha: str, task: str) -> Dataset:
+    return DATASETS[task].from_file(storage.absolute(rel))
+
+
+def dataset(project_id: int) -> Dataset:
+    project = get_project(project_id)
+    return _load_dataset(project.data_path, project.data_sha, project.task)
+
+
+def get_project(project_id: int) -> Project:
+    with session_scope() as session:
+        project = session.get(Project, project_id)
+        if project is None:
+            raise ValueError(f"no project {project_id}")
+        return project
+
+
+def list_projects() -> list[Project]:
+    with session_scope() as session:
+        return list(session.scalars(select(Project).order_by(Project.id)))
+
+
+def get_example(example_id: int) -> Example:
+    with session_scope() as session:
+        row = session.get(Example, example_id)
+        if row is None:
+            raise ValueError(f"no example {example_id}")
+        return row
+
+
+def examples(project_id: int, split: str | None = None) -> list[Example]:
+    with session_scope() as session:
+        query = select(Example).where(Example.project_id == project_id)
+        if split:
+            query = query.where(Example.split == split)
+        return list(session.scalars(query.order_by(col(Example.idx))))
+
+
+def dataset_rows(project_id: int) -> dict[int, int]:
+    """``{example id: row in the project's dataset file}``."""
+    with session_scope() as session:
+        return dict(session.execute(select(Example.id, Example.idx).where(Example.project_id == project_id)).all())
+
+
+def tensors(ds: ImageDataset, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(ds.images[indices]), torch.from_numpy(ds.labels[indices])
+
+
+def status() -> dict:
+    """Counts for ``xil status --json``."""
+    with session_scope() as session:
+
+        def count(table) -> int:
+            return session.scalar(select(func.count()).select_from(table)) or 0
+
+        jobs = Counter(dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all()))
+        return {
+            "projects": count(Project),
+            "examples": count(Example),
+            "model_versions": count(ModelVersion),
+            "feedback": count(Feedback),
+            "jobs": {k: int(v) for k, v in sorted(jobs.items())},
+        }

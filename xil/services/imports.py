@@ -1,0 +1,88 @@
+"""Middle tier: new projects from the user's data: image folders and zips, Decoy-MNIST from IDX files,
+text files, prompt files. Every file is checked first; nothing is imported until all of it is fine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO
+
+from db import Project
+from xil import config, data
+from xil.data import ImportReport
+from xil.data.prompts import PromptDataset
+from xil.data.text import TextImportReport, import_text_file
+from xil.services.catalog import create_project, project_named
+
+
+def import_mnist(
+    folder: str | Path, name: str = "Decoy-MNIST", limit: int | None = None, *, trusted: bool = False
+) -> Project:
+    """A Decoy-MNIST project from IDX files. Unless ``trusted`` (the operator's own command line), the
+    folder must lie inside the data folders the operator allowed (:func:`xil.config.readable_path`)."""
+    if not trusted:
+        folder = config.readable_path(folder)
+    return create_project(name, data.decoy_mnist(folder, limit=limit), "decoy-mnist")
+
+
+def import_image_folder(
+    folder: str | Path | BinaryIO, name: str | None = None, resize: tuple[int, int] | None = None
+) -> tuple[Project | None, ImportReport]:
+    """Import a folder, a ``.zip`` of one or an uploaded zip (an open binary file) only when every file
+    is fine; otherwise return the report and import nothing. The zip is read in memory under the caps
+    of :mod:`xil.limits`, never extracted. Default name: the folder's (or the zip's)."""
+    report = data.import_image_folder(folder, resize=resize, name=name)
+    if not report.ok:
+        return None, report
+    name = name or report.dataset.name
+    if project_named(name) is not None:
+        report.errors.append(f"a project named {name!r} exists already")
+        return None, report
+    return create_project(name, report.dataset, "image-folder"), report
+
+
+def import_text(
+    path: str | Path,
+    data: bytes | None = None,
+    name: str | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    id_column: str | None = None,
+) -> tuple[Project | None, TextImportReport]:
+    """Import a CSV / JSONL / Parquet text file only when every row is fine; else report, import nothing."""
+    report = import_text_file(path, data, text_column=text_column, label_column=label_column, id_column=id_column)
+    if not report.ok:
+        return None, report
+    name = name or Path(path).stem
+    if project_named(name) is not None:
+        report.errors.append(f"a project named {name!r} exists already")
+        return None, report
+    return create_project(name, report.dataset, "text-file"), report
+
+
+def text_file_columns(path: str | Path, data: bytes) -> list[str]:
+    """The columns of a text file about to be imported (from its first megabyte), for picking the text,
+    label and id columns; empty when they cannot be read."""
+    from xil.data.text import file_columns
+
+    return file_columns(path, data)
+
+
+def import_prompts(path: str | Path, name: str | None = None, generator: str | None = None, generation=None) -> Project:
+    """A ranking project from a JSONL prompt file. With ``generator`` (a Hugging Face causal LM by local
+    path or hub id) the K candidates of each prompt are sampled from it (``generation``: a
+    GenerationConfig) and the file needs only ``prompt``; otherwise each line brings its
+    ``candidates``. A bad line raises PromptFileError listing every one, and nothing is imported."""
+    from xil.ranking.prompts import load_prompt_file, load_prompts_only
+
+    path = Path(path)
+    name = name or path.name.split(".")[0]
+    if generator is None:
+        return create_project(
+            name, PromptDataset.from_rows(name, load_prompt_file(path), source=path.name), "prompt-file"
+        )
+    from xil.ranking.generate import GenerationConfig, sample_candidates
+
+    prompts = load_prompts_only(path)
+    candidates = sample_candidates(generator, prompts, generation or GenerationConfig())
+    rows = [{"prompt": p, "candidates": c} for p, c in zip(prompts, candidates, strict=True)]
+    return create_project(name, PromptDataset.from_rows(name, rows, source=generator), "generated")
