@@ -13,11 +13,12 @@ st.caption("See why your model predicts what it does, correct its reasons, retra
 
 pid = ui.require_project()
 project = services.get_project(pid)
-done, total = services.annotation_progress(pid)
+# ranking projects rank held-out prompts too (they evaluate the reward model): count them all
+done, total = services.annotation_progress(pid, split=None if project.task == "ranking" else "train")
 versions = services.list_model_versions(pid)
 jobs = services.list_jobs(pid, limit=5)
 
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3, c4 = st.columns([2, 1, 1, 1])  # a project name is long
 c1.metric("Project", ui.md(project.name))  # a metric value is Markdown
 c2.metric("Annotated", f"{done} / {total}")
 c3.metric("Model versions", len(versions))

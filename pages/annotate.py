@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import streamlit as st
 
@@ -13,17 +15,17 @@ BRUSHES = {"irrelevant": "Irrelevant", "relevant": "Relevant", "erase": "Erase"}
 ui.setup("Annotate")
 st.title("Annotate")
 pid = ui.require_project()
-versions = services.list_model_versions(pid)
-if not versions:
-    st.info("This project has no model yet: train one on the Train page (method: none).")
-    st.stop()
-
-annotator = st.session_state.get("annotator", "")
 task = services.get_project(pid).task
 if task == "ranking":
     st.info("This is a ranking project: its annotation happens on the Rank page.")
     st.page_link("pages/rank.py", label="Go to Rank", icon=":material/format_list_numbered:")
     st.stop()
+versions = services.list_model_versions(pid)
+if not versions:
+    st.info("This project has no model yet: its first one is queued when it is imported (see the Train page).")
+    st.stop()
+
+annotator = st.session_state.get("annotator", "")
 
 top = st.columns([2, 2, 2])
 with top[0]:
@@ -53,7 +55,8 @@ example_id = st.session_state.get("example_id")
 if example_id is None and (wanted := st.query_params.get("example", "")).isdigit():
     example_id = int(wanted)
 if example_id is None:
-    queue = services.next_examples(pid, version.id, strategy, annotator, n=4, exclude=skipped)
+    with st.spinner("Ordering the queue: the model explains every training example once per version..."):
+        queue = services.next_examples(pid, version.id, strategy, annotator, n=4, exclude=skipped)
     if not queue and skipped:
         st.info(f"Every other training example has feedback; {len(skipped)} skipped.")
         st.button("Show the skipped examples again", on_click=show_skipped_again)
@@ -67,7 +70,8 @@ st.session_state["example_id"] = example_id
 st.query_params["example"] = str(example_id)
 
 try:  # the service refuses an example or version of another project before explaining anything
-    view = services.explain_example(version.id, example_id, method, project_id=pid)
+    with st.spinner("Explaining the prediction..."):
+        view = services.explain_example(version.id, example_id, method, project_id=pid)
 except ValueError as exc:  # a stale example id in the URL, say
     st.session_state.pop("example_id", None)
     st.query_params.pop("example", None)
@@ -103,7 +107,21 @@ nonce = st.session_state.setdefault("canvas_nonce", 0)
 chart_key = f"canvas-{example_id}-{nonce}"
 
 
-def on_select() -> None:
+def stale(rendered_for: int) -> bool:
+    """A click on a widget of the example shown before (the page was still loading the next one):
+    Streamlit runs the callback that widget was drawn with, whose marks are gone. Ignore it, say so."""
+    if st.session_state.get("example_id") == rendered_for:
+        return False
+    st.session_state["flash"] = (
+        "warning",
+        "That click was on the previous example while the next one loaded: try again.",
+    )
+    return True
+
+
+def on_select(rendered_for: int) -> None:
+    if stale(rendered_for):
+        return
     event = st.session_state.get(chart_key)
     selection = event.selection if event else {}
     points = selection.get("points", [])
@@ -125,7 +143,9 @@ def on_select() -> None:
         services.save_draft(annotator, example_id, current["irrelevant"], current["relevant"])
 
 
-def on_pills(kind: str) -> None:
+def on_pills(kind: str, rendered_for: int) -> None:
+    if stale(rendered_for):
+        return
     chosen = np.zeros(shape, dtype=bool)
     chosen[list(st.session_state.get(f"{kind}-{example_id}-{nonce}") or [])] = True
     other = "relevant" if kind == "irrelevant" else "irrelevant"
@@ -137,7 +157,9 @@ def on_pills(kind: str) -> None:
         services.save_draft(annotator, example_id, current["irrelevant"], current["relevant"])
 
 
-def clear_marks() -> None:
+def clear_marks(rendered_for: int) -> None:
+    if stale(rendered_for):
+        return
     current["irrelevant"] = np.zeros(shape, dtype=bool)
     current["relevant"] = np.zeros(shape, dtype=bool)
     st.session_state["canvas_nonce"] += 1
@@ -162,7 +184,9 @@ def back_target() -> int | None:
     return next((f.example_id for f in recent if f.example_id != example_id), None)
 
 
-def back() -> None:
+def back(rendered_for: int) -> None:
+    if stale(rendered_for):
+        return
     target = back_target()
     if target is None:
         return
@@ -186,7 +210,9 @@ def marks_for_saving() -> dict:
     }
 
 
-def save(verdict: str) -> None:
+def save(verdict: str, rendered_for: int) -> None:
+    if stale(rendered_for):
+        return
     if not annotator:
         st.session_state["flash"] = ("error", "Enter your name as annotator in the sidebar before saving.")
         return
@@ -209,7 +235,9 @@ def save(verdict: str) -> None:
     advance()
 
 
-def skip() -> None:
+def skip(rendered_for: int) -> None:
+    if stale(rendered_for):
+        return
     session_skips.append(example_id)
     if annotator:
         services.skip_example(annotator, pid, example_id)
@@ -229,7 +257,7 @@ with left:
         st.plotly_chart(
             fig,
             key=chart_key,
-            on_select=on_select,
+            on_select=functools.partial(on_select, example_id),
             selection_mode=("box", "lasso"),
             config={"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]},
         )
@@ -248,7 +276,7 @@ with left:
                 default=np.flatnonzero(current[kind]).tolist(),
                 key=f"{kind}-{example_id}-{nonce}",
                 on_change=on_pills,
-                args=(kind,),
+                args=(kind, example_id),
                 wrap=True,  # in a column Streamlit would scroll them sideways, hiding the text's end
             )
 with right:
@@ -269,12 +297,16 @@ with right:
         key=f"label_fix-{example_id}",
     )
     b1, b2 = st.columns(2)
-    b1.button("Wrong reason", type="primary", on_click=save, args=("wrong_reason",), shortcut="2", width="stretch")
-    b2.button("Right reason", on_click=save, args=("right_reason",), shortcut="1", width="stretch")
+    b1.button(
+        "Wrong reason", type="primary", on_click=save, args=("wrong_reason", example_id), shortcut="2", width="stretch"
+    )
+    b2.button("Right reason", on_click=save, args=("right_reason", example_id), shortcut="1", width="stretch")
     b3, b4, b5 = st.columns(3)
-    b3.button("Clear marks", on_click=clear_marks, shortcut="X", width="stretch")
-    b4.button("Skip", on_click=skip, shortcut="S", width="stretch")
-    b5.button("Back", on_click=back, shortcut="B", width="stretch", disabled=back_target() is None)
+    b3.button(
+        "Clear", on_click=clear_marks, args=(example_id,), help="Clear the marks (X)", shortcut="X", width="stretch"
+    )
+    b4.button("Skip", on_click=skip, args=(example_id,), shortcut="S", width="stretch")
+    b5.button("Back", on_click=back, args=(example_id,), shortcut="B", width="stretch", disabled=back_target() is None)
     status = st.empty()  # the one place for "Saved", "needs marks" and the like; always drawn
     if flash:
         getattr(status, flash[0])(ui.md(flash[1]))

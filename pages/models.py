@@ -75,7 +75,7 @@ def table(columns: dict[str, str], with_details: bool) -> list[str]:
             }
         row |= {columns[key]: services.format_metric(key, metrics[v.id].get(key)) for key in shown}
         if with_details:
-            row["created"] = v.created_at.strftime("%Y-%m-%d %H:%M")
+            row["created"] = v.created_at.strftime("%d %b %H:%M")
         rows.append(row)
     st.dataframe(rows, hide_index=True)
     return shown

@@ -115,7 +115,7 @@ def save() -> None:
         return
     ranks = [st.session_state.get(f"rank-{example_id}-{i}", NO_RANK) or None for i in range(k)]
     try:
-        row = ranking.save_ranking(
+        ranking.save_ranking(
             example_id,
             annotator,
             ranks,
@@ -126,7 +126,7 @@ def save() -> None:
     except ValueError as exc:
         st.session_state["rank_flash"] = ("error", ui.md(str(exc)))
         return
-    st.session_state["rank_flash"] = ("success", f"Saved ranking #{row.id} on {ui.md(item.name)}.")
+    st.session_state["rank_flash"] = ("success", f"Saved your ranking of {ui.md(item.name)}.")
     advance()
 
 

@@ -201,7 +201,7 @@ def test_rank_candidates_save_and_find_the_ranking_in_the_database(demo, page, s
         page.get_by_role("option", name=rank, exact=True).click()
         page.wait_for_timeout(400)
     page.get_by_role("button", name="Save ranking").click()
-    page.get_by_text("Saved ranking").wait_for()
+    page.get_by_text("Saved your ranking").wait_for()
 
     [row] = _feedback(project.id)
     assert (row.annotator, row.kind) == ("sam", "ranking")
@@ -222,11 +222,11 @@ def _url_param(page, name: str) -> str | None:
 
 
 def _settled(page) -> None:
-    """Wait for the rerun to finish: Streamlit's status widget says "Running" while it works."""
+    """Wait for the rerun to finish: the app root says ``data-test-script-state="notRunning"`` once the
+    script is done (the status widget's "Running" text is not always rendered)."""
     page.wait_for_timeout(400)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'",
         timeout=120_000,
     )
     page.wait_for_timeout(300)

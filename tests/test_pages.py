@@ -335,3 +335,15 @@ def test_home_escapes_the_project_name(demo, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     [value] = [m.value for m in at.metric if m.label == "Project"]
     assert "![](" not in value and not re.search(r"(?<!\\)<img", value), value
+
+
+def test_a_click_on_the_previous_example_while_the_next_loads_saves_nothing(app, demo):
+    """A quick annotator clicks a button of the example still on screen while the page loads the next
+    one: the click must not save (or mark) anything for the wrong example; the page says so."""
+    at = open_page(app, "annotate", annotator="ada")
+    shown = at.session_state["example_id"]
+    others = [i for i in services.next_examples(demo.project_id, demo.version_id, n=3) if i != shown]
+    at.session_state["example_id"] = others[0]  # the next example is being loaded
+    button(at, "Right reason").click().run()
+    assert services.status()["feedback"] == 0
+    assert any("previous example" in w.value for w in at.warning), [w.value for w in at.warning]

@@ -110,7 +110,7 @@ def test_rank_page_saves_a_ranking(prompts, monkeypatch):
         at.selectbox(key=f"rank-{example}-{i}").set_value(rank)
     at.run()
     [b for b in at.button if b.label == "Save ranking"][0].click().run()
-    assert any("Saved ranking" in s.value for s in at.success), [e.value for e in at.error]
+    assert any("Saved your ranking" in s.value for s in at.success), [e.value for e in at.error]
     [row] = services.feedback_history(example)
     assert row.payload["ranks"] == [2, 1, 3, 3] and row.annotator == "ada"
     assert at.session_state["rank_example"] != example

@@ -142,7 +142,8 @@ def require_project() -> int:
 def version_label(version) -> str:
     acc = version.metrics.get("test_acc")
     method = services.method_title(version.method, services.get_project(version.project_id).task)
-    return f"v{version.version} · {version.arch} · {method}" + (f" · acc {acc:.3f}" if acc is not None else "")
+    score = f" · acc {acc:.3f}" if acc is not None else ""
+    return f"v{version.version}{score} · {method} · {version.arch}"  # the numbers first: long titles get cut
 
 
 def pick_version(label: str, versions: list, key: str, default_index: int = -1):

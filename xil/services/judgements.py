@@ -49,9 +49,9 @@ def save_feedback(
     kind, payload, masks = adapters.for_project(example.project_id).rationale(ds, example, marks)
     if verdict == "wrong_reason" and label is None and not (masks or any(payload.values())):
         raise ValueError(
-            "a wrong-reason verdict needs to say where the wrong reason is: mark the "
+            "A wrong-reason verdict needs to say where the wrong reason is: mark the "
             + ("words" if payload else "pixels")
-            + " the model should not (or should) use, or correct the label, then save again"
+            + " the model should not (or should) use, or correct the label, then save again."
         )
     files: dict[str, str | None] = {}
     for name in ("irrelevant", "relevant"):  # stored only once every argument is known to be valid
