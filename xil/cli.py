@@ -164,6 +164,24 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON object."
     typer.echo(json.dumps(counts) if as_json else "\n".join(f"{k}: {v}" for k, v in counts.items()))
 
 
+@app.command()
+def agreement(
+    project: int = typer.Option(1, help="Project id."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object."),
+) -> None:
+    """Inter-annotator agreement over the examples two or more annotators judged (null: does not apply)."""
+    from xil import services
+
+    result = services.agreement(project)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    people = result.pop("annotators")
+    typer.echo("\n".join(f"{k}: {v}" for k, v in result.items()))
+    for person in people:
+        typer.echo(", ".join(f"{k}: {v}" for k, v in person.items()))
+
+
 @app.command("import-folder")
 def import_folder(
     folder: Path,

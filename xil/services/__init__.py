@@ -15,6 +15,7 @@ from xil.limits import limits as upload_limits
 from xil.ranking.generate import GenerationConfig
 from xil.ranking.prompts import PromptFileError
 from xil.services import ranking, revision
+from xil.services.agreement import agreement
 from xil.services.catalog import (
     create_project,
     dataset,
@@ -83,6 +84,7 @@ __all__ = [
     "ExampleView",
     "GenerationConfig",
     "PromptFileError",
+    "agreement",
     "annotation_progress",
     "architectures",
     "cancel_job",
