@@ -344,6 +344,7 @@ def test_hostile_names_and_texts_make_the_browser_fetch_nothing(demo, page, serv
     page.get_by_text("Irrelevant words").wait_for()
     page.get_by_role("button", name="Right reason").click()  # the banner names the example
     page.get_by_text("Saved feedback").wait_for()
+    _settled(page)  # a click while the next example loads is refused (it would act on the previous one)
     page.get_by_role("button", name="Back").click()  # the saved label, by its class name
     page.get_by_text("You judged this one").wait_for()
     _settled(page)
