@@ -277,3 +277,8 @@ def test_cli_agreement_json(demo):
     assert [a["name"] for a in out["annotators"]] == ["ada", "bob"]
     plain = CliRunner().invoke(app, ["agreement", "--project", str(demo.project_id)])
     assert plain.exit_code == 0 and "verdict_alpha: 0.44" in plain.output and "name: bob" in plain.output
+
+
+def test_cli_agreement_unknown_project():
+    result = CliRunner().invoke(app, ["agreement", "--project", "99", "--json"])
+    assert result.exit_code == 1 and "no project 99" in result.output
