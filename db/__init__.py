@@ -1,7 +1,7 @@
 """Storage: SQLModel tables, the engine and session factory, Alembic migrations."""
 
 from db.engine import DatabaseSetupError, engine, exclusive, reset_engines, session_scope
-from db.models import Correction, Example, Explanation, Feedback, Job, ModelVersion, Project
+from db.models import Correction, Example, Explanation, Feedback, Job, Lease, ModelVersion, Project
 
 __all__ = [
     "Correction",
@@ -10,6 +10,7 @@ __all__ = [
     "Explanation",
     "Feedback",
     "Job",
+    "Lease",
     "ModelVersion",
     "Project",
     "engine",

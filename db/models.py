@@ -25,6 +25,8 @@ class Project(SQLModel, table=True):
     class_names: list[str] = Field(sa_column=Column(JSON, nullable=False))
     data_path: str  # the dataset file (ImageDataset.to_bytes) under XIL_HOME
     data_sha: str
+    # How many annotators judge each example before it leaves everyone's queue.
+    overlap: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -91,6 +93,18 @@ class Feedback(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     supersedes_id: int | None = Field(default=None, foreign_key="feedback.id")
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Lease(SQLModel, table=True):
+    """An example open on an annotator's screen, held for them until ``expires_at``: while it lasts it
+    counts against the project's overlap like a judgement, so no one else is served it past that. One
+    row per (example, annotator), renewed when they reopen the example, removed on save or skip."""
+
+    __table_args__ = (UniqueConstraint("example_id", "annotator"),)
+    id: int | None = Field(default=None, primary_key=True)
+    example_id: int = Field(foreign_key="example.id", index=True)
+    annotator: str
+    expires_at: datetime
 
 
 class Job(SQLModel, table=True):

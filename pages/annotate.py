@@ -15,7 +15,8 @@ BRUSHES = {"irrelevant": "Irrelevant", "relevant": "Relevant", "erase": "Erase"}
 ui.setup("Annotate")
 st.title("Annotate")
 pid = ui.require_project()
-task = services.get_project(pid).task
+project = services.get_project(pid)
+task = project.task
 if task == "ranking":
     st.info("This is a ranking project: its annotation happens on the Rank page.")
     st.page_link("pages/rank.py", label="Go to Rank", icon=":material/format_list_numbered:")
@@ -26,6 +27,24 @@ if not versions:
     st.stop()
 
 annotator = st.session_state.get("annotator", "")
+
+
+def change_overlap() -> None:
+    services.set_overlap(pid, int(st.session_state[f"overlap-{pid}"]))
+
+
+# Seeded from the database on every run (another annotator may have changed it); the callback runs first.
+st.session_state[f"overlap-{pid}"] = project.overlap
+st.sidebar.number_input(
+    "Annotators per example",
+    min_value=1,
+    max_value=100,
+    step=1,
+    key=f"overlap-{pid}",
+    on_change=change_overlap,
+    help="How many people judge each example before it leaves everyone's queue. The example you have "
+    f"open is held for you for {services.LEASE_MINUTES} minutes, so no one else is served it past that.",
+)
 
 top = st.columns([2, 2, 2])
 with top[0]:
@@ -54,6 +73,7 @@ def show_skipped_again() -> None:
 example_id = st.session_state.get("example_id")
 if example_id is None and (wanted := st.query_params.get("example", "")).isdigit():
     example_id = int(wanted)
+served = example_id is None  # the queue leases what it serves; an example reopened renews its lease here
 if example_id is None:
     with st.spinner("Ordering the queue: the model explains every training example once per version..."):
         queue = services.next_examples(pid, version.id, strategy, annotator, n=4, exclude=skipped)
@@ -62,7 +82,13 @@ if example_id is None:
         st.button("Show the skipped examples again", on_click=show_skipped_again)
         st.stop()
     if not queue:
-        st.success("Every training example has feedback. Train a new version on the Train page.")
+        if project.overlap > 1:
+            st.success(
+                f"No training example is waiting for you: each has its {project.overlap} judgements, is open "
+                "on others' screens, or you judged it. Train a new version on the Train page."
+            )
+        else:
+            st.success("Every training example has feedback. Train a new version on the Train page.")
         st.stop()
     example_id = queue[0]
     services.prefetch(version.id, queue[1:], method)
@@ -76,6 +102,15 @@ except ValueError as exc:  # a stale example id in the URL, say
     st.session_state.pop("example_id", None)
     st.query_params.pop("example", None)
     st.session_state["flash"] = ("warning", f"{exc}; showing the next one instead.")
+    st.rerun()
+if annotator and not served and not services.lease(example_id, annotator):
+    st.session_state.pop("example_id", None)  # its judgements are complete, or others have it open
+    st.query_params.pop("example", None)
+    st.session_state["flash"] = (
+        "warning",
+        f"{view.name} has its {project.overlap} annotator{'s' if project.overlap != 1 else ''} (judged or open "
+        "on their screens); showing the next one instead.",
+    )
     st.rerun()
 shape = view.image.shape[1:] if view.task == "image" else (len(view.words),)
 unit = "pixels" if view.task == "image" else "words"
@@ -288,7 +323,10 @@ with right:
     if view.task == "image":
         st.segmented_control("Brush", list(BRUSHES), format_func=BRUSHES.get, default="irrelevant", key="brush")
     n_irr, n_rel = int(current["irrelevant"].sum()), int(current["relevant"].sum())
-    st.caption(f"Marked: {n_irr} irrelevant (magenta), {n_rel} relevant (green) {unit}")
+    st.caption(
+        f"Marked: {n_irr} irrelevant (magenta), {n_rel} relevant (green) {unit} · "
+        f"judged by {services.judged_by(example_id)} of {project.overlap}"
+    )
     st.selectbox(
         "Correct label",
         list(range(len(view.class_names))),

@@ -414,6 +414,7 @@ def test_second_save_by_the_same_annotator_supersedes(demo, tmp_path):
 @both_backends
 def test_a_second_annotator_does_not_supersede_the_first(demo, tmp_path):
     example_id = train_example_ids(demo.project_id, 1)[0]
+    services.set_overlap(demo.project_id, 2)  # two annotators may judge each example
     alice = services.save_feedback(example_id, "alice", demo.version_id, irrelevant=corner_mask(0, 0))
     bob = services.save_feedback(example_id, "bob", demo.version_id, irrelevant=corner_mask(24, 24))
     assert bob.supersedes_id is None
@@ -974,6 +975,7 @@ def test_skips_are_kept_per_annotator_and_project(demo):
 
 def test_recent_feedback_is_the_annotators_current_judgements_newest_first(demo):
     a, b = train_example_ids(demo.project_id, 2)
+    services.set_overlap(demo.project_id, 2)
     services.save_feedback(a, "ada", demo.version_id, "right_reason")
     services.save_feedback(b, "ada", demo.version_id, "right_reason")
     again = services.save_feedback(a, "ada", demo.version_id, "wrong_reason", label=1)

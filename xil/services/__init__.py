@@ -24,6 +24,7 @@ from xil.services.catalog import (
     get_project,
     list_projects,
     open_database,
+    set_overlap,
     status,
 )
 from xil.services.demo import seed_demo
@@ -44,16 +45,20 @@ from xil.services.feedback_store import (
     current_feedback,
     current_judgement,
     feedback_history,
+    judged_by,
     load_mask,
     recent_feedback,
 )
 from xil.services.imports import import_image_folder, import_mnist, import_prompts, import_text
 from xil.services.judgements import save_feedback
 from xil.services.queue import (
+    LEASE_MINUTES,
     STRATEGIES,
     discard_draft,
+    lease,
     load_draft,
     next_examples,
+    release,
     save_draft,
     skip_example,
     skipped_examples,
@@ -79,6 +84,7 @@ from xil.services.versions import get_model_version, latest_model_version, list_
 
 __all__ = [
     "JOB_HANDLERS",
+    "LEASE_MINUTES",
     "STRATEGIES",
     "DatabaseSetupError",
     "ExampleView",
@@ -113,7 +119,9 @@ __all__ = [
     "import_mnist",
     "import_prompts",
     "import_text",
+    "judged_by",
     "latest_model_version",
+    "lease",
     "list_jobs",
     "list_model_versions",
     "list_projects",
@@ -130,11 +138,13 @@ __all__ = [
     "ranking",
     "recent_feedback",
     "register_model",
+    "release",
     "revision",
     "run_worker",
     "save_draft",
     "save_feedback",
     "seed_demo",
+    "set_overlap",
     "skip_example",
     "skipped_examples",
     "status",

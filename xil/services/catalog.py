@@ -81,6 +81,21 @@ def get_project(project_id: int) -> Project:
         return project
 
 
+def set_overlap(project_id: int, overlap: int) -> Project:
+    """How many annotators judge each example of the project before it leaves everyone's queue."""
+    if isinstance(overlap, bool) or not isinstance(overlap, int | np.integer) or overlap < 1:
+        raise ValueError(f"the overlap is a number of annotators, 1 or more; got {overlap!r}")
+    with session_scope(write=True) as session:
+        project = session.get(Project, project_id, with_for_update=True)
+        if project is None:
+            raise ValueError(f"no project {project_id}")
+        project.overlap = int(overlap)
+        session.add(project)
+        session.flush()
+        session.refresh(project)
+        return project
+
+
 def list_projects() -> list[Project]:
     with session_scope() as session:
         return list(session.scalars(select(Project).order_by(Project.id)))

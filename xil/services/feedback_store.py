@@ -4,11 +4,11 @@ current one, so every example keeps its history; *current* rows are those nothin
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import exists, func, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from db import Example, Feedback, session_scope
+from db import Example, Feedback, Lease, Project, session_scope
 from xil import storage
 from xil.services.catalog import dataset, dataset_rows, get_example
 
@@ -81,16 +81,41 @@ def feedback_words(project_id: int) -> list[tuple[int, Feedback]]:
     return [(idx_of[r.example_id], r) for r in training_feedback(project_id)]
 
 
+def judges(session, example_id: int) -> int:
+    """How many distinct annotators have judged the example (each has one current judgement)."""
+    query = select(func.count(func.distinct(Feedback.annotator))).where(Feedback.example_id == example_id)
+    return int(session.scalar(query) or 0)
+
+
+def judged_by(example_id: int) -> int:
+    """How many distinct annotators have judged the example."""
+    with session_scope() as session:
+        return judges(session, example_id)
+
+
 def store_feedback(example: Example, annotator: str, **fields) -> Feedback:
     """A new feedback row on ``example`` that supersedes this annotator's current one, in one write
     transaction. Saves on one example are serialised (the example row is locked on PostgreSQL; SQLite
     has one writer), so two racing saves cannot both supersede the same row or both start a history;
-    a unique index on ``supersedes_id`` guards the rest."""
+    a unique index on ``supersedes_id`` guards the rest.
+
+    A new annotator's first judgement is refused once the project's overlap is reached (re-judging
+    one's own example always goes through); the annotator's lease on the example ends with the save."""
     with session_scope(write=True) as session:
         session.get(Example, example.id, with_for_update=True)
         previous = session.scalar(
             current_query(example.project_id).where(Feedback.example_id == example.id, Feedback.annotator == annotator)
         )
+        if previous is None:
+            overlap = session.scalar(select(Project.overlap).where(Project.id == example.project_id)) or 1
+            others = judges(session, example.id)
+            if others >= overlap:
+                raise ValueError(
+                    f"{example.name} has its {overlap} judgement{'s' if overlap != 1 else ''} already "
+                    f"({others} annotator{'s' if others != 1 else ''}; the project's overlap is {overlap}): "
+                    "your judgement was not saved. Go on with the next example."
+                )
+        session.execute(delete(Lease).where(Lease.example_id == example.id, Lease.annotator == annotator))
         row = Feedback(
             project_id=example.project_id,
             example_id=example.id,
