@@ -219,3 +219,36 @@ def test_annotate_does_not_open_an_example_someone_else_has_open(demo, monkeypat
     cy = annotate_page("cy", example=held)  # a link to ada's example
     assert cy.session_state["example_id"] not in (held, bob.session_state["example_id"])
     assert any("showing the next one instead" in w.value for w in cy.warning)
+
+
+def test_migration_0003_gives_existing_projects_overlap_one(tmp_path):
+    import sqlite3
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from db.engine import MIGRATIONS
+
+    path = tmp_path / "old.sqlite"
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "0002")
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "INSERT INTO project (id, name, task, source, class_names, data_path, data_sha, created_at) "
+            "VALUES (1, 'p', 'image', 's', '[\"a\"]', 'x', 'y', '2026-01-01 00:00:00')"
+        )
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT overlap FROM project").fetchall() == [(1,)]
+        assert connection.execute("SELECT COUNT(*) FROM lease").fetchone() == (0,)
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "0002")
+    engine.dispose()
