@@ -36,7 +36,7 @@ def change_overlap() -> None:
 # Seeded from the database on every run (another annotator may have changed it); the callback runs first.
 st.session_state[f"overlap-{pid}"] = project.overlap
 st.sidebar.number_input(
-    "Annotators per example",
+    "Overlap: people per example",
     min_value=1,
     max_value=100,
     step=1,
