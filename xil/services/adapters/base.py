@@ -77,3 +77,15 @@ def no_explanations(task: str):
         raise ValueError(f"a {task} project has no per-example explanations")
 
     return refuse
+
+
+def classifier_progress_line(record: dict) -> str:
+    """The per-epoch log line of image and text classifiers (cross-entropy plus a penalty)."""
+    return (
+        f"epoch {record['epoch']}/{record['epochs']}: loss {record['loss']:.4f} "
+        f"(ce {record['ce']:.4f}, penalty {record['penalty']:.3g})"
+    )
+
+
+def classifier_result_line(version: ModelVersion, metrics: dict) -> str:
+    return f"model version {version.version}: test accuracy {metrics['test_acc']:.3f}"

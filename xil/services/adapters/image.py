@@ -13,7 +13,7 @@ from db import Example, Feedback, ModelVersion
 from xil import explain, feedback, models, storage
 from xil.explain.metrics import mass_in_mask, plausibility, wrong_reason_score
 from xil.registry import Registry
-from xil.services.adapters.base import Progress
+from xil.services.adapters.base import Progress, classifier_progress_line, classifier_result_line
 from xil.services.catalog import dataset, dataset_rows, tensors
 from xil.services.feedback_store import feedback_masks, load_mask, training_feedback
 from xil.services.versions import load
@@ -106,14 +106,8 @@ class ImageAdapter:
     def load(self, row: ModelVersion) -> nn.Module:
         return load(row, _load_module)
 
-    def progress_line(self, record: dict) -> str:
-        return (
-            f"epoch {record['epoch']}/{record['epochs']}: loss {record['loss']:.4f} "
-            f"(ce {record['ce']:.4f}, penalty {record['penalty']:.3g})"
-        )
-
-    def result_line(self, version: ModelVersion, metrics: dict) -> str:
-        return f"model version {version.version}: test accuracy {metrics['test_acc']:.3f}"
+    progress_line = staticmethod(classifier_progress_line)
+    result_line = staticmethod(classifier_result_line)
 
     def explanation_methods(self, row: ModelVersion) -> dict[str, str]:
         conv = models.REGISTRY[row.arch].conv if row.arch in models.REGISTRY else False

@@ -15,7 +15,7 @@ from xil.explain.text_metrics import auprc, comprehensiveness, iou, sufficiency,
 from xil.feedback.text import REGISTRY as TEXT_METHODS
 from xil.models.text import encode, load_classifier
 from xil.registry import Registry
-from xil.services.adapters.base import Progress
+from xil.services.adapters.base import Progress, classifier_progress_line, classifier_result_line
 from xil.services.adapters.image import PLAIN_TITLE
 from xil.services.catalog import dataset
 from xil.services.feedback_store import feedback_words, word_marks
@@ -141,14 +141,8 @@ class TextAdapter:
         """``(model, tokenizer)``, cached."""
         return load(row, _load_classifier)
 
-    def progress_line(self, record: dict) -> str:
-        return (
-            f"epoch {record['epoch']}/{record['epochs']}: loss {record['loss']:.4f} "
-            f"(ce {record['ce']:.4f}, penalty {record['penalty']:.3g})"
-        )
-
-    def result_line(self, version: ModelVersion, metrics: dict) -> str:
-        return f"model version {version.version}: test accuracy {metrics['test_acc']:.3f}"
+    progress_line = staticmethod(classifier_progress_line)
+    result_line = staticmethod(classifier_result_line)
 
     def explanation_methods(self, row: ModelVersion) -> dict[str, str]:
         return {name: e.title for name, e in TEXT_EXPLAINERS.items()}
