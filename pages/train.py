@@ -23,13 +23,17 @@ if task == "ranking":
             "preference pairs; all pairs of a prompt share one batch. Held-out prompts give its pairwise accuracy."
         )
         c1, c2, c3 = st.columns(3)
-        backbone = c1.text_input("Backbone", RewardConfig.backbone, help="minilm (bundled), a local folder or a hub id")
-        epochs = c2.number_input("Epochs", 1, 100, RewardConfig.epochs)
-        lr = c3.number_input("Learning rate", 1e-6, 1.0, RewardConfig.lr, format="%.6f")
+        backbone = c1.text_input("Backbone", RewardConfig.backbone, help=RewardConfig.help("backbone"))
+        epochs = c2.number_input("Epochs", 1, 100, RewardConfig.epochs, help=RewardConfig.help("epochs"))
+        lr = c3.number_input("Learning rate", 1e-6, 1.0, RewardConfig.lr, format="%.6f", help=RewardConfig.help("lr"))
         c4, c5, c6 = st.columns(3)
-        batch_prompts = c4.number_input("Prompts per batch", 1, 512, RewardConfig.batch_prompts)
-        max_length = c5.number_input("Max tokens", 16, 1024, RewardConfig.max_length)
-        margin = c6.number_input("Margin", 0.0, 10.0, 0.0)
+        batch_prompts = c4.number_input(
+            "Prompts per batch", 1, 512, RewardConfig.batch_prompts, help=RewardConfig.help("batch_prompts")
+        )
+        max_length = c5.number_input(
+            "Max tokens", 16, 1024, RewardConfig.max_length, help=RewardConfig.help("max_length")
+        )
+        margin = c6.number_input("Margin", 0.0, 10.0, 0.0, help=RewardConfig.help("margin"))
         if st.form_submit_button("Queue reward-model job", type="primary"):
             cfg = RewardConfig(
                 backbone=backbone.strip() or "minilm",
@@ -51,21 +55,21 @@ if task != "ranking":  # classifiers: images and texts
     st.caption(f"{done} training examples have feedback; label corrections apply to every method.")
     c1, c2, c3 = st.columns(3)
     default = "ce" if task == "text" else "rrr"  # what repaired the demo's shortcut best (README)
-    method = c1.selectbox("Method", list(METHODS), index=list(METHODS).index(default), format_func=METHODS.get)
+    method = c1.selectbox(
+        "Method", list(METHODS), index=list(METHODS).index(default), format_func=METHODS.get, help=Config.help("method")
+    )
     if task == "text":
-        backbone = c2.text_input(
-            "Backbone", Config.backbone, help="minilm (bundled, offline), a local folder or a hub id"
-        )
+        backbone = c2.text_input("Backbone", Config.backbone, help=Config.help("backbone"))
     else:
         ARCHS = services.architectures()
-        arch = c2.selectbox("Model", list(ARCHS), format_func=ARCHS.get)
-    epochs_help = f"At least; a small dataset trains for {Config.min_steps} steps." if task == "text" else None
+        arch = c2.selectbox("Model", list(ARCHS), format_func=ARCHS.get, help=Config.help("arch"))
+    epochs_help = Config.help("epochs")
     epochs = c3.number_input("Epochs", 1, 500, Config.epochs, help=epochs_help)
     c4, c5, c6 = st.columns(3)
-    lr = c4.number_input("Learning rate", 1e-6, 1.0, Config.lr, format="%.5f")
-    batch_size = c5.number_input("Batch size", 1, 4096, Config.batch_size)
+    lr = c4.number_input("Learning rate", 1e-6, 1.0, Config.lr, format="%.5f", help=Config.help("lr"))
+    batch_size = c5.number_input("Batch size", 1, 4096, Config.batch_size, help=Config.help("batch_size"))
     if task == "text":
-        max_length = c6.number_input("Max tokens", 8, 512, Config.max_length)
+        max_length = c6.number_input("Max tokens", 8, 512, Config.max_length, help=Config.help("max_length"))
     lambda_: float | None = None
     if services.uses_lambda(task, method):  # counterexamples and plain training have no penalty weight
         fixed_default = services.default_lambda(task, method)

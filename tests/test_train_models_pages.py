@@ -58,6 +58,13 @@ def test_image_train_page_says_what_will_run_and_locks_automatic_lambda(demo):
     assert job.spec["config"]["method"] == "rrr" and job.spec["config"]["lambda_"] is None
 
 
+def test_train_page_help_is_the_configs_own_documentation(demo):
+    """Each setting's help is its paragraph in the config's *Parameters* docstring (one source)."""
+    at = open_page(demo.project_id, "train")
+    [epochs] = [n for n in at.number_input if n.label == "Epochs"]
+    assert epochs.help == TrainConfig.help("epochs") and "passes over the training examples" in epochs.help
+
+
 def test_plain_training_has_one_name(demo):
     at = open_page(demo.project_id, "train")
     method = at.selectbox[0]
