@@ -140,10 +140,8 @@ def test_per_hour_caps_pauses_at_five_minutes():
 
 
 def _allow(project_id: int, annotators: int = 2) -> None:
-    """Let two annotators judge the same example: the project's overlap (the annotation queue's part
-    of issue 10) caps how many may, where the tree has it."""
-    if hasattr(services, "set_overlap"):
-        services.set_overlap(project_id, annotators)
+    """Let two annotators judge the same example: the project's overlap caps how many may."""
+    services.set_overlap(project_id, annotators)
 
 
 def _set_times(annotator: str, seconds: list[float]) -> None:
