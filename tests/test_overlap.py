@@ -252,3 +252,21 @@ def test_migration_0003_gives_existing_projects_overlap_one(tmp_path):
         cfg.attributes["connection"] = connection
         command.downgrade(cfg, "0002")
     engine.dispose()
+
+
+def test_the_rank_queue_follows_the_overlap_and_leases(xil_home):
+    """Prompts are shared as images are: with overlap 2 a second ranker is served a ranked prompt, with
+    overlap 1 not even one another ranker has open."""
+    from xil.data.prompts import PromptDataset
+    from xil.ranking.prompts import demo_prompts
+
+    project = services.create_project("prompts", PromptDataset.from_rows("prompts", demo_prompts()), "demo")
+    first = services.ranking.next_prompts(project.id, "ada", n=1)[0]
+    assert first not in services.ranking.next_prompts(project.id, "bob", n=3)  # ada holds it
+    services.ranking.save_ranking(first, "ada", [1, 2, None, None])
+    assert first not in services.ranking.next_prompts(project.id, "bob", n=3)  # ranked once: full at 1
+    services.set_overlap(project.id, 2)
+    assert services.ranking.next_prompts(project.id, "bob", n=1) == [first]
+    assert first not in services.ranking.next_prompts(project.id, "ada", n=3)  # never twice to one person
+    services.ranking.save_ranking(first, "bob", [2, 1, None, None])
+    assert first not in services.ranking.next_prompts(project.id, "cy", n=20)  # two rankers: full at 2

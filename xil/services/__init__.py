@@ -16,6 +16,7 @@ from xil.ranking.generate import GenerationConfig
 from xil.ranking.prompts import PromptFileError
 from xil.services import ranking, revision
 from xil.services.agreement import agreement
+from xil.services.assignment import LEASE_MINUTES, lease, release
 from xil.services.catalog import (
     create_project,
     dataset,
@@ -52,13 +53,10 @@ from xil.services.feedback_store import (
 from xil.services.imports import import_image_folder, import_mnist, import_prompts, import_text
 from xil.services.judgements import save_feedback
 from xil.services.queue import (
-    LEASE_MINUTES,
     STRATEGIES,
     discard_draft,
-    lease,
     load_draft,
     next_examples,
-    release,
     save_draft,
     skip_example,
     skipped_examples,

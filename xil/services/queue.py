@@ -16,18 +16,13 @@ import json
 import os
 import threading
 import zlib
-from datetime import timedelta
 
 import numpy as np
-from sqlalchemy import delete, func, select
-from sqlmodel import col
 
-from db import Example, Feedback, Lease, Project, session_scope
-from db.models import utcnow
 from xil import config
 from xil.services import adapters
-from xil.services.catalog import dataset, get_project
-from xil.services.feedback_store import judges
+from xil.services.assignment import LEASE_MINUTES, open_examples, release, serve
+from xil.services.catalog import dataset
 from xil.services.versions import get_model_version, model_lock
 
 STRATEGIES = {
@@ -117,59 +112,6 @@ def suspicious_rank(project_id: int, model_version_id: int) -> np.ndarray:
     return SCORES.get(model_version_id, "suspicious_rank", compute)
 
 
-LEASE_MINUTES = 5  # how long an example served to an annotator stays theirs without a save
-
-
-def lease(example_id: int, annotator: str, minutes: float = LEASE_MINUTES) -> bool:
-    """Hold the example for ``annotator`` for ``minutes``: False (and nothing held) when the project's
-    overlap is taken by other annotators' judgements and active leases. Renews the annotator's own
-    lease; always granted on an example they judged (re-judging is always allowed). An annotator holds
-    one example at a time per project: their other leases there end.
-
-    One write transaction with the example row locked (as saves lock it), so two annotators asking
-    at the same moment cannot both take the last place."""
-    annotator = annotator.strip()
-    if not annotator:
-        raise ValueError("say who you are (annotator name) to be served examples")
-    now = utcnow()
-    with session_scope(write=True) as session:
-        example = session.get(Example, example_id, with_for_update=True)
-        if example is None:
-            raise ValueError(f"no example {example_id}")
-        mine = session.scalar(
-            select(func.count()).where(Feedback.example_id == example_id, Feedback.annotator == annotator)
-        )
-        if not mine:
-            overlap = session.scalar(select(Project.overlap).where(Project.id == example.project_id)) or 1
-            leased = session.scalar(
-                select(func.count()).where(
-                    Lease.example_id == example_id, Lease.annotator != annotator, Lease.expires_at > now
-                )
-            )
-            if judges(session, example_id) + int(leased or 0) >= overlap:
-                return False
-        same_project = select(Example.id).where(Example.project_id == example.project_id)
-        session.execute(
-            delete(Lease).where(
-                Lease.annotator == annotator,
-                Lease.example_id != example_id,
-                col(Lease.example_id).in_(same_project),
-            )
-        )
-        held = session.scalar(select(Lease).where(Lease.example_id == example_id, Lease.annotator == annotator))
-        if held is None:
-            held = Lease(example_id=example_id, annotator=annotator, expires_at=now)
-        held.expires_at = now + timedelta(minutes=minutes)
-        session.add(held)
-    return True
-
-
-def release(example_id: int, annotator: str) -> None:
-    """End the annotator's lease on the example (a skip; a save ends it by itself)."""
-    with session_scope(write=True) as session:
-        session.execute(delete(Lease).where(Lease.example_id == example_id, Lease.annotator == annotator.strip()))
-
-
 def next_examples(
     project_id: int,
     model_version_id: int | None,
@@ -187,35 +129,7 @@ def next_examples(
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown queue strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
     annotator = annotator.strip()
-    overlap = get_project(project_id).overlap
-    now = utcnow()
-    with session_scope() as session:
-        judged = (
-            select(Feedback.example_id, func.count(func.distinct(Feedback.annotator)).label("n"))
-            .where(Feedback.project_id == project_id)
-            .group_by(Feedback.example_id)
-            .subquery()
-        )
-        leased = (
-            select(Lease.example_id, func.count().label("n"))
-            .join(Example, col(Example.id) == Lease.example_id)
-            .where(Example.project_id == project_id, Lease.annotator != annotator, Lease.expires_at > now)
-            .group_by(Lease.example_id)
-            .subquery()
-        )
-        mine = select(Feedback.example_id).where(Feedback.project_id == project_id, Feedback.annotator == annotator)
-        rows = session.execute(
-            select(Example.id, Example.idx)
-            .outerjoin(judged, judged.c.example_id == Example.id)
-            .outerjoin(leased, leased.c.example_id == Example.id)
-            .where(
-                Example.project_id == project_id,
-                Example.split == "train",
-                col(Example.id).not_in(mine),
-                col(Example.id).not_in(list(exclude)),
-                func.coalesce(judged.c.n, 0) + func.coalesce(leased.c.n, 0) < overlap,
-            )
-        ).all()
+    rows = open_examples(project_id, annotator, exclude, split="train")
     if not rows:
         return []
     ids = np.array([r[0] for r in rows])
@@ -230,13 +144,7 @@ def next_examples(
             order = np.argsort(suspicious_rank(project_id, model_version_id)[rows_idx], kind="stable")
         else:  # least confident stays strictly by confidence: that is what it promises
             order = np.argsort(-strategy_scores(project_id, model_version_id, strategy)[rows_idx], kind="stable")
-    ordered = [int(ids[i]) for i in order]
-    if not annotator:
-        return ordered[:n]
-    for place, example_id in enumerate(ordered):  # taken by someone since the query: try the next
-        if lease(example_id, annotator, minutes):
-            return ordered[place : place + n]
-    return []
+    return serve([int(ids[i]) for i in order], annotator, n, minutes)
 
 
 # --- skips: kept on the server per annotator and project, so a reload does not serve them again ----

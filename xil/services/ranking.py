@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlmodel import col
 
 from db import Example, Feedback, ModelVersion, session_scope
@@ -15,6 +14,7 @@ from xil.data.prompts import PromptDataset
 from xil.ranking.metrics import kendall_tau
 from xil.ranking.pairs import pairs_from_ranking
 from xil.services.adapters.ranking import RankingAdapter, groups
+from xil.services.assignment import open_examples, serve
 from xil.services.catalog import dataset, get_example
 from xil.services.feedback_store import annotation_progress, current_query, store_feedback
 from xil.services.revision import add_correction
@@ -69,19 +69,11 @@ def _scores(version_id: int, sha: str, max_length: int, prompt: str, candidates:
 
 
 def next_prompts(project_id: int, annotator: str = "", n: int = 3, exclude: tuple[int, ...] = ()) -> list[int]:
-    """Prompts nobody has ranked yet, in file order (training and held-out prompts alike: the
-    held-out rankings evaluate the reward model)."""
-    with session_scope() as session:
-        judged = select(Feedback.example_id).where(Feedback.project_id == project_id)
-        query = (
-            select(Example.id)
-            .where(
-                Example.project_id == project_id, col(Example.id).not_in(judged), col(Example.id).not_in(list(exclude))
-            )
-            .order_by(col(Example.idx))
-            .limit(n)
-        )
-        return list(session.scalars(query))
+    """Prompts for ``annotator`` in file order (training and held-out prompts alike: the held-out
+    rankings evaluate the reward model): not ranked by them, with room under the project's overlap;
+    the first is leased to a named annotator, as the annotation queue does."""
+    ordered = [example_id for example_id, _ in open_examples(project_id, annotator, exclude, split=None)]
+    return serve(ordered, annotator, n)
 
 
 def progress(project_id: int) -> tuple[int, int]:
