@@ -3,9 +3,10 @@
 In tiers, each importing only those below (an import-linter contract keeps it so):
 - stores: :mod:`.catalog` (projects, examples), :mod:`.versions` (model versions, one loader cache),
   :mod:`.feedback_store` (current feedback, masks, words, history);
-- work: :mod:`.adapters` (one per task: image, text, ranking), then :mod:`.explanations`,
-  :mod:`.queue`, :mod:`.judgements`, :mod:`.evaluation`, :mod:`.training`, :mod:`.revision`,
-  :mod:`.ranking`, :mod:`.export`, :mod:`.imports`;
+- work: :mod:`.adapters` (one per task: image, text, ranking), :mod:`.revision` (RiT corpus) and
+  :mod:`.assignment` (overlap, leases); above them :mod:`.explanations`, :mod:`.queue`,
+  :mod:`.judgements`, :mod:`.evaluation`, :mod:`.training`, :mod:`.ranking`, :mod:`.export`,
+  :mod:`.imports`, :mod:`.agreement`;
 - :mod:`.demo`: seeding the demo projects.
 """
 
