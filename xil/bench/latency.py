@@ -8,7 +8,6 @@ have the next example with its prediction and explanation ready, as the annotate
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 import time
 
@@ -16,18 +15,10 @@ import numpy as np
 import torch
 
 from xil import data
+from xil.bench.text_latency import explain_latency_text
+from xil.bench.timing import median_ms
 from xil.explain import REGISTRY, explain
 from xil.train import TrainConfig, TrainData, train
-
-
-def median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return round(statistics.median(times), 3)
 
 
 def explain_latency(repeats: int = 50) -> dict:
@@ -84,7 +75,5 @@ def run(text: bool = True) -> dict:
     result["explain_models"] = {name: ("cnn" if e.needs_conv else "mlp") for name, e in REGISTRY.items()}
     result.update(save_next_latency())
     if text:
-        from xil.bench.text_latency import explain_latency_text
-
         result.update(explain_latency_text())  # MiniLM classifier, one 64-token text
     return result

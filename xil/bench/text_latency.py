@@ -26,7 +26,7 @@ import sys
 
 import torch
 
-from xil.bench.latency import median_ms
+from xil.bench.timing import median_ms
 from xil.explain.text import REGISTRY, explain_text
 from xil.models.text import Encoded, encode, load_classifier
 from xil.precision import precision_name
