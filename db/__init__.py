@@ -1,9 +1,22 @@
 """Storage: SQLModel tables, the engine and session factory, Alembic migrations."""
 
 from db.engine import DatabaseSetupError, engine, exclusive, reset_engines, session_scope
-from db.models import Correction, Example, Explanation, Feedback, Job, Lease, ModelVersion, Project
+from db.models import (
+    AuditEvent,
+    Correction,
+    Example,
+    Explanation,
+    Feedback,
+    Job,
+    Lease,
+    Membership,
+    ModelVersion,
+    Project,
+    User,
+)
 
 __all__ = [
+    "AuditEvent",
     "Correction",
     "DatabaseSetupError",
     "Example",
@@ -11,8 +24,10 @@ __all__ = [
     "Feedback",
     "Job",
     "Lease",
+    "Membership",
     "ModelVersion",
     "Project",
+    "User",
     "engine",
     "exclusive",
     "reset_engines",

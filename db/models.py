@@ -92,6 +92,11 @@ class Feedback(SQLModel, table=True):
     relevant_sha: str | None = None
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     supersedes_id: int | None = Field(default=None, foreign_key="feedback.id")
+    # A reviewer's decision on the row: "pending", "accepted" or "rejected" (a correction is a new row
+    # by the reviewer that supersedes this one). The one column updated after the row is written.
+    review_status: str = Field(default="pending", sa_column_kwargs={"server_default": "pending"})
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -105,6 +110,40 @@ class Lease(SQLModel, table=True):
     example_id: int = Field(foreign_key="example.id", index=True)
     annotator: str
     expires_at: datetime
+
+
+class User(SQLModel, table=True):
+    """A person who signs in to a team studio. ``role`` is their role everywhere: an owner manages the
+    studio and every project; a reviewer or annotator works on the projects they are a member of (with
+    the role of that membership). Only an argon2 hash of the password is kept."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    email: str | None = Field(default=None, index=True, unique=True)  # matched by an OIDC login
+    password_hash: str | None = None
+    role: str = "annotator"  # "owner", "reviewer" or "annotator"
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Membership(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("project_id", "user_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    role: str  # "owner", "reviewer" or "annotator" on this project
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when: logins (and failed ones), imports, jobs queued or cancelled, exports, role
+    changes. Never a password."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor: str = Field(index=True)
+    action: str = Field(index=True)
+    project_id: int | None = Field(default=None, foreign_key="project.id")
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class Job(SQLModel, table=True):

@@ -2,7 +2,8 @@
 
 In tiers, each importing only those below (an import-linter contract keeps it so):
 - stores: :mod:`.catalog` (projects, examples), :mod:`.versions` (model versions, one loader cache),
-  :mod:`.feedback_store` (current feedback, masks, words, history);
+  :mod:`.feedback_store` (current feedback, masks, words, history), :mod:`.accounts` (users,
+  memberships, sign-in); below them :mod:`.access` (roles, permission checks, the audit log);
 - work: :mod:`.adapters` (one per task: image, text, ranking), :mod:`.revision` (RiT corpus) and
   :mod:`.assignment` (overlap, leases); above them :mod:`.explanations`, :mod:`.queue`,
   :mod:`.judgements`, :mod:`.evaluation`, :mod:`.training`, :mod:`.ranking`, :mod:`.export`,
@@ -15,7 +16,17 @@ from xil.data.text import file_columns as text_file_columns
 from xil.limits import limits as upload_limits
 from xil.ranking.generate import GenerationConfig
 from xil.ranking.prompts import PromptFileError
-from xil.services import ranking, revision
+from xil.services import accounts, ranking, revision
+from xil.services.access import (
+    ROLES,
+    Actor,
+    PermissionDenied,
+    audit_log,
+    can,
+    project_role,
+    team_mode,
+    visible_projects,
+)
 from xil.services.agreement import agreement
 from xil.services.assignment import LEASE_MINUTES, lease, release
 from xil.services.catalog import (
@@ -82,6 +93,15 @@ from xil.services.training import (
 from xil.services.versions import get_model_version, latest_model_version, list_model_versions
 
 __all__ = [
+    "ROLES",
+    "Actor",
+    "PermissionDenied",
+    "accounts",
+    "audit_log",
+    "can",
+    "project_role",
+    "team_mode",
+    "visible_projects",
     "JOB_HANDLERS",
     "LEASE_MINUTES",
     "STRATEGIES",
