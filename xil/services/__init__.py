@@ -28,7 +28,7 @@ from xil.services.access import (
     visible_projects,
 )
 from xil.services.agreement import agreement
-from xil.services.assignment import LEASE_MINUTES, lease, release
+from xil.services.assignment import LEASE_MINUTES, lease, release, set_overlap
 from xil.services.catalog import (
     create_project,
     dataset,
@@ -37,7 +37,6 @@ from xil.services.catalog import (
     get_project,
     list_projects,
     open_database,
-    set_overlap,
     status,
 )
 from xil.services.demo import seed_demo

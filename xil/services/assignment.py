@@ -12,10 +12,21 @@ from sqlmodel import col
 
 from db import Example, Feedback, Lease, Project, session_scope
 from db.models import utcnow
+from xil.services import catalog
+from xil.services.access import Actor, audit, require
 from xil.services.catalog import get_project
 from xil.services.feedback_store import judges
 
 LEASE_MINUTES = 5  # how long an example served to an annotator stays theirs without a save
+
+
+def set_overlap(project_id: int, overlap: int, actor: Actor | None = None) -> Project:
+    """How many annotators judge each example before it leaves everyone's queue (a project setting:
+    owners only)."""
+    require(actor, project_id, "manage")
+    project = catalog.set_overlap(project_id, overlap)
+    audit(actor, "overlap_changed", project_id, overlap=project.overlap)
+    return project
 
 
 def lease(example_id: int, annotator: str, minutes: float = LEASE_MINUTES) -> bool:

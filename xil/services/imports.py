@@ -11,25 +11,36 @@ from xil import config, data
 from xil.data import ImportReport
 from xil.data.prompts import PromptDataset
 from xil.data.text import TextImportReport, import_text_file
+from xil.services.access import Actor, audit, require_owner
 from xil.services.catalog import create_project, project_named
 
 
 def import_mnist(
-    folder: str | Path, name: str = "Decoy-MNIST", limit: int | None = None, *, trusted: bool = False
+    folder: str | Path,
+    name: str = "Decoy-MNIST",
+    limit: int | None = None,
+    *,
+    trusted: bool = False,
+    actor: Actor | None = None,
 ) -> Project:
     """A Decoy-MNIST project from IDX files. Unless ``trusted`` (the operator's own command line), the
     folder must lie inside the data folders the operator allowed (:func:`xil.config.readable_path`)."""
+    require_owner(actor, "import data")
     if not trusted:
         folder = config.readable_path(folder)
-    return create_project(name, data.decoy_mnist(folder, limit=limit), "decoy-mnist")
+    return _created(create_project(name, data.decoy_mnist(folder, limit=limit), "decoy-mnist"), actor)
 
 
 def import_image_folder(
-    folder: str | Path | BinaryIO, name: str | None = None, resize: tuple[int, int] | None = None
+    folder: str | Path | BinaryIO,
+    name: str | None = None,
+    resize: tuple[int, int] | None = None,
+    actor: Actor | None = None,
 ) -> tuple[Project | None, ImportReport]:
     """Import a folder, a ``.zip`` of one or an uploaded zip (an open binary file) only when every file
     is fine; otherwise return the report and import nothing. The zip is read in memory under the caps
     of :mod:`xil.limits`, never extracted. Default name: the folder's (or the zip's)."""
+    require_owner(actor, "import data")
     report = data.import_image_folder(folder, resize=resize, name=name)
     if not report.ok:
         return None, report
@@ -37,7 +48,7 @@ def import_image_folder(
     if project_named(name) is not None:
         report.errors.append(f"a project named {name!r} exists already")
         return None, report
-    return create_project(name, report.dataset, "image-folder"), report
+    return _created(create_project(name, report.dataset, "image-folder"), actor), report
 
 
 def import_text(
@@ -47,8 +58,10 @@ def import_text(
     text_column: str = "text",
     label_column: str = "label",
     id_column: str | None = None,
+    actor: Actor | None = None,
 ) -> tuple[Project | None, TextImportReport]:
     """Import a CSV / JSONL / Parquet text file only when every row is fine; else report, import nothing."""
+    require_owner(actor, "import data")
     report = import_text_file(path, data, text_column=text_column, label_column=label_column, id_column=id_column)
     if not report.ok:
         return None, report
@@ -56,7 +69,7 @@ def import_text(
     if project_named(name) is not None:
         report.errors.append(f"a project named {name!r} exists already")
         return None, report
-    return create_project(name, report.dataset, "text-file"), report
+    return _created(create_project(name, report.dataset, "text-file"), actor), report
 
 
 def text_file_columns(path: str | Path, data: bytes) -> list[str]:
@@ -67,22 +80,33 @@ def text_file_columns(path: str | Path, data: bytes) -> list[str]:
     return file_columns(path, data)
 
 
-def import_prompts(path: str | Path, name: str | None = None, generator: str | None = None, generation=None) -> Project:
+def import_prompts(
+    path: str | Path,
+    name: str | None = None,
+    generator: str | None = None,
+    generation=None,
+    actor: Actor | None = None,
+) -> Project:
     """A ranking project from a JSONL prompt file. With ``generator`` (a Hugging Face causal LM by local
     path or hub id) the K candidates of each prompt are sampled from it (``generation``: a
     GenerationConfig) and the file needs only ``prompt``; otherwise each line brings its
     ``candidates``. A bad line raises PromptFileError listing every one, and nothing is imported."""
     from xil.ranking.prompts import load_prompt_file, load_prompts_only
 
+    require_owner(actor, "import data")
     path = Path(path)
     name = name or path.name.split(".")[0]
     if generator is None:
-        return create_project(
-            name, PromptDataset.from_rows(name, load_prompt_file(path), source=path.name), "prompt-file"
-        )
+        dataset = PromptDataset.from_rows(name, load_prompt_file(path), source=path.name)
+        return _created(create_project(name, dataset, "prompt-file"), actor)
     from xil.ranking.generate import GenerationConfig, sample_candidates
 
     prompts = load_prompts_only(path)
     candidates = sample_candidates(generator, prompts, generation or GenerationConfig())
     rows = [{"prompt": p, "candidates": c} for p, c in zip(prompts, candidates, strict=True)]
-    return create_project(name, PromptDataset.from_rows(name, rows, source=generator), "generated")
+    return _created(create_project(name, PromptDataset.from_rows(name, rows, source=generator), "generated"), actor)
+
+
+def _created(project: Project, actor: Actor | None) -> Project:
+    audit(actor, "import", project.id, name=project.name, source=project.source)
+    return project

@@ -8,6 +8,7 @@ import numpy as np
 from db import Feedback
 from xil import storage
 from xil.services import adapters
+from xil.services.access import Actor, judge_name
 from xil.services.catalog import dataset, get_example
 from xil.services.feedback_store import VERDICTS, store_feedback
 from xil.services.versions import get_model_version
@@ -24,17 +25,17 @@ def save_feedback(
     explanation_method: str | None = None,
     irrelevant_words: list[int] | None = None,
     relevant_words: list[int] | None = None,
+    actor: Actor | None = None,
 ) -> Feedback:
     """Store a judgement; it supersedes this annotator's earlier one on the same example.
 
     Images take pixel masks (``irrelevant``, ``relevant``); texts take word indices
-    (``irrelevant_words``, ``relevant_words``)."""
-    annotator = annotator.strip()
-    if not annotator:
-        raise ValueError("say who you are (annotator name) before saving feedback")
+    (``irrelevant_words``, ``relevant_words``). A signed-in ``actor`` judges under their own name
+    (``annotator`` is then ignored) and needs the judge permission on the project."""
+    example = get_example(example_id)
+    annotator = judge_name(actor, annotator, example.project_id)
     if verdict is not None and verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
-    example = get_example(example_id)
     ds = dataset(example.project_id)
     if label is not None and not 0 <= int(label) < len(ds.class_names):
         raise ValueError(f"label {label} is not a class of this project (0..{len(ds.class_names) - 1})")

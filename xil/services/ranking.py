@@ -13,6 +13,7 @@ from db import Example, Feedback, ModelVersion, session_scope
 from xil.data.prompts import PromptDataset
 from xil.ranking.metrics import kendall_tau
 from xil.ranking.pairs import pairs_from_ranking
+from xil.services.access import Actor, judge_name
 from xil.services.adapters.ranking import RankingAdapter, groups
 from xil.services.assignment import open_examples, serve
 from xil.services.catalog import dataset, get_example
@@ -88,16 +89,16 @@ def save_ranking(
     all_bad: bool = False,
     correction: str | None = None,
     reward_model_version_id: int | None = None,
+    actor: Actor | None = None,
 ) -> Feedback:
     """Store a ranking (1 = best, equal numbers tie, None unranked); it supersedes this annotator's
     earlier one. An edited answer (``correction``) also goes into the RiT corpus.
 
     What produced the candidates (a file, or a generator model) is kept in the payload as
-    ``generator``; ``reward_model_version_id`` records the reward model whose scores were on screen."""
-    annotator = annotator.strip()
-    if not annotator:
-        raise ValueError("say who you are (annotator name) before saving feedback")
+    ``generator``; ``reward_model_version_id`` records the reward model whose scores were on screen. A
+    signed-in ``actor`` ranks under their own name and needs the judge permission."""
     example = get_example(example_id)
+    annotator = judge_name(actor, annotator, example.project_id)
     ds: PromptDataset = dataset(example.project_id)
     candidates = ds.candidates[example.idx]
     if len(ranks) != len(candidates):

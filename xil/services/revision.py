@@ -20,6 +20,7 @@ from db import session_scope
 from xil import config, storage
 from xil.ranking.encoder import load_encoder
 from xil.ranking.revision import KINDS, Correction, RevisionIndex
+from xil.services.access import Actor, require, require_owner
 
 ENCODER_KIND, ENCODER_BACKBONE = "transformers", "minilm"
 _ENCODER = f"{ENCODER_KIND}:{ENCODER_BACKBONE}"
@@ -37,8 +38,17 @@ def add_correction(
     source_prompt: str | None = None,
     project_id: int | None = None,
     annotator: str | None = None,
+    actor: Actor | None = None,
 ) -> int:
-    """Add a stated rule, or a corrected answer to ``source_prompt``; returns its id."""
+    """Add a stated rule, or a corrected answer to ``source_prompt``; returns its id. A signed-in
+    ``actor`` adds it under their name, and needs the judge permission on ``project_id`` (a rule for
+    every project, without one: a studio owner)."""
+    if actor is not None:
+        if project_id is None:
+            require_owner(actor, "add a rule for every project")
+        else:
+            require(actor, project_id, "judge")
+        annotator = actor.name
     text, source_prompt = text.strip(), (source_prompt or "").strip() or None
     if not text:
         raise ValueError("a correction needs text")
