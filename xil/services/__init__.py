@@ -7,7 +7,7 @@ In tiers, each importing only those below (an import-linter contract keeps it so
 - work: :mod:`.adapters` (one per task: image, text, ranking), :mod:`.revision` (RiT corpus) and
   :mod:`.assignment` (overlap, leases); above them :mod:`.explanations`, :mod:`.queue`,
   :mod:`.judgements`, :mod:`.evaluation`, :mod:`.training`, :mod:`.ranking`, :mod:`.export`,
-  :mod:`.imports`, :mod:`.agreement`;
+  :mod:`.imports`, :mod:`.agreement`; between them :mod:`.progress` (done, left, rates);
 - :mod:`.demo`: seeding the demo projects.
 """
 
@@ -63,6 +63,7 @@ from xil.services.feedback_store import (
 )
 from xil.services.imports import import_image_folder, import_mnist, import_prompts, import_text
 from xil.services.judgements import save_feedback
+from xil.services.progress import annotator_progress, project_progress, team_progress
 from xil.services.queue import (
     STRATEGIES,
     discard_draft,
@@ -110,6 +111,7 @@ __all__ = [
     "PromptFileError",
     "agreement",
     "annotation_progress",
+    "annotator_progress",
     "architectures",
     "cancel_job",
     "compare_candidates",
@@ -151,6 +153,7 @@ __all__ = [
     "next_examples",
     "open_database",
     "prefetch",
+    "project_progress",
     "queue_first_model",
     "queue_training",
     "ranking",
@@ -167,6 +170,7 @@ __all__ = [
     "skipped_examples",
     "status",
     "strategy_titles",
+    "team_progress",
     "text_file_columns",
     "training_plan",
     "unskip_examples",

@@ -16,8 +16,10 @@ from sqlmodel import col
 
 from db import Example, Feedback, session_scope
 from xil import agreement as measures
+from xil.services.access import Actor, require
 from xil.services.catalog import dataset, get_project
 from xil.services.feedback_store import current_query, load_mask, word_marks
+from xil.services.progress import visible_rows
 
 
 def _ranks(row: Feedback) -> list[int | None] | None:
@@ -36,7 +38,7 @@ def _image_units(project_id: int, examples: list[dict[str, Feedback]], names: li
     ]
 
 
-def agreement(project_id: int) -> dict:
+def agreement(project_id: int, actor: Actor | None = None) -> dict:
     """Agreement over the examples with two or more current judgements (see :mod:`xil.agreement` for
     every formula), as one JSON-ready dict:
 
@@ -55,8 +57,11 @@ def agreement(project_id: int) -> dict:
       majority of the others'; for rankings the mean tau with each other annotator) and ``consensus``
       (the same against the majority vote of everyone; for rankings tau with the mean ranks).
 
-    A measure is ``None`` where nothing applies or it is undefined."""
+    A measure is ``None`` where nothing applies or it is undefined. ``actor``: who asks; an annotator
+    gets only their own row of ``annotators`` (the project-wide measures stay), a non-member
+    PermissionDenied (None: the trusted operator, every row)."""
     project = get_project(project_id)
+    require(actor, project.id, "judge")  # members only, before anything is read
     with session_scope() as session:
         current = list(session.scalars(current_query(project.id).order_by(col(Feedback.id))))
         saves = session.execute(
@@ -153,6 +158,7 @@ def agreement(project_id: int) -> dict:
                 "consensus": shares.get("with_consensus"),
             }
         )
+    result["annotators"] = visible_rows(actor, project.id, result["annotators"])
     return result
 
 
