@@ -64,6 +64,12 @@ bench_app = typer.Typer(help="Benchmarks: print one JSON object of measured numb
 app.add_typer(bench_app, name="bench")
 rit_app = typer.Typer(help="Revision by retrieval (RiT): corrections that revise later prompts.", no_args_is_help=True)
 app.add_typer(rit_app, name="rit")
+user_app = typer.Typer(
+    help="Accounts of a team studio (`xil serve --address 0.0.0.0` asks everyone to sign in).", no_args_is_help=True
+)
+app.add_typer(user_app, name="user")
+member_app = typer.Typer(help="Who works on which project, with which role.", no_args_is_help=True)
+app.add_typer(member_app, name="member")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -111,7 +117,8 @@ def _is_loopback(address: str) -> bool:
 def serve(
     address: str = typer.Option(
         "127.0.0.1",
-        help="Address to listen on. The studio has no login yet: anything but loopback exposes it to the network.",
+        help="Address to listen on. Anything but loopback starts team mode: everyone signs in (XIL_AUTH=on does it "
+        "on loopback too), and an owner account must exist (`xil user add NAME --role owner`).",
     ),
     worker: bool = typer.Option(True, help="Start a worker process beside the app."),
 ) -> None:
@@ -119,15 +126,17 @@ def serve(
     Ctrl-C stops the app and its worker (which hands back a running job)."""
     from xil import services
 
-    if not _is_loopback(address):
-        typer.secho(
-            f"warning: listening on {address} with no login: anyone who reaches this port can annotate, "
-            "import, train and export.",
-            fg=typer.colors.YELLOW,
-            err=True,
+    team = not _is_loopback(address) or services.team_mode()
+    if team and not services.accounts.has_owner():
+        _fail(
+            f"team mode ({'XIL_AUTH=on' if _is_loopback(address) else f'listening on {address}'}) needs an active "
+            "owner account to sign in with: create one: xil user add NAME --role owner"
         )
     services.seed_demo()
     env = {**os.environ, "XIL_START_WORKER": "0"}  # this command owns the worker
+    if team:
+        env["XIL_AUTH"] = "on"
+        typer.echo(f"team mode: everyone signs in ({len(services.accounts.list_users())} account(s))", err=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the `finally` below: children go too
     children: list[subprocess.Popen] = []
     try:
@@ -153,6 +162,148 @@ def _stop(children: list[subprocess.Popen], grace_s: float = 30.0) -> None:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+def _new_password(from_stdin: bool) -> str:
+    """The first line of stdin, or asked for twice without echo."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            _fail("--password-stdin: stdin held no password")
+        return password
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+_ROLE_HELP = "owner, reviewer or annotator."
+
+
+@user_app.command("add")
+def user_add(
+    name: str,
+    role: str = typer.Option(..., help=_ROLE_HELP),
+    email: str | None = typer.Option(None, help="E-mail address: a single sign-on (OIDC) login matches it."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin's first line."),
+    no_password: bool = typer.Option(False, "--no-password", help="No password: single sign-on only (needs --email)."),
+) -> None:
+    """Add an account (the password is asked for twice, unless --password-stdin or --no-password)."""
+    from xil import services
+
+    if no_password and not email:
+        _fail("--no-password needs --email: such an account signs in only through single sign-on")
+    password = None if no_password else _new_password(password_stdin)
+    user = services.accounts.add_user(name, role, password=password, email=email)
+    typer.echo(f"added {user.role} {user.name!r}" + (f" <{user.email}>" if user.email else ""))
+
+
+@user_app.command("list")
+def user_list(as_json: bool = typer.Option(False, "--json", help="A JSON list.")) -> None:
+    """Every account: role, whether active, e-mail and projects (project: role)."""
+    from xil import services
+
+    users = services.accounts.list_users()
+    if as_json:
+        typer.echo(json.dumps(users))
+        return
+    if not users:
+        typer.echo("no accounts yet: xil user add NAME --role owner")
+    for u in users:
+        projects = ", ".join(f"{p}: {r}" for p, r in u["projects"].items()) or "-"
+        state = "" if u["active"] else " (disabled)"
+        email = f" <{u['email']}>" if u["email"] else ""
+        typer.echo(f"{u['name']}{email}: {u['role']}{state}; projects: {projects}")
+
+
+@user_app.command("passwd")
+def user_passwd(
+    name: str,
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin's first line."),
+) -> None:
+    """Set a new password (the user's open sessions end)."""
+    from xil import services
+
+    services.accounts.set_password(name, _new_password(password_stdin))
+    typer.echo(f"new password for {name.strip()!r}; their sessions have ended")
+
+
+@user_app.command("disable")
+def user_disable(name: str) -> None:
+    """Disable an account: it can no longer sign in and its sessions end."""
+    from xil import services
+
+    services.accounts.set_active(name, False)
+    typer.echo(f"disabled {name.strip()!r}")
+
+
+@user_app.command("enable")
+def user_enable(name: str) -> None:
+    """Enable a disabled account again."""
+    from xil import services
+
+    services.accounts.set_active(name, True)
+    typer.echo(f"enabled {name.strip()!r}")
+
+
+@user_app.command("role")
+def user_role(name: str, role: str = typer.Argument(..., help=_ROLE_HELP)) -> None:
+    """Change an account's studio-wide role (an owner's is every project's)."""
+    from xil import services
+
+    services.accounts.set_role(name, role)
+    typer.echo(f"{name.strip()!r} is now {role}")
+
+
+def _project_id(project: str) -> int:
+    """A project named by id or by name."""
+    from xil import services
+
+    projects = services.list_projects()
+    for p in projects:
+        if project.strip() in (str(p.id), p.name):
+            return p.id
+    known = ", ".join(f"{p.id} ({p.name})" for p in projects) or "none yet"
+    _fail(f"no project {project!r}; projects: {known}")
+
+
+@member_app.command("add")
+def member_add(
+    project: str = typer.Argument(..., help="Project id or name."),
+    name: str = typer.Argument(..., help="User name."),
+    role: str | None = typer.Option(None, help=f"{_ROLE_HELP} Default: the account's role."),
+) -> None:
+    """Give a user a role on a project (replaces the one they had there)."""
+    from xil import services
+
+    membership = services.accounts.add_member(_project_id(project), name, role=role)
+    typer.echo(f"{name.strip()!r} is {membership.role} on project {membership.project_id}")
+
+
+@member_app.command("remove")
+def member_remove(
+    project: str = typer.Argument(..., help="Project id or name."),
+    name: str = typer.Argument(..., help="User name."),
+) -> None:
+    """Take a user off a project (their feedback stays)."""
+    from xil import services
+
+    pid = _project_id(project)
+    services.accounts.remove_member(pid, name)
+    typer.echo(f"{name.strip()!r} is no longer a member of project {pid}")
+
+
+@member_app.command("list")
+def member_list(
+    project: str = typer.Argument(..., help="Project id or name."),
+    as_json: bool = typer.Option(False, "--json", help="A JSON list."),
+) -> None:
+    """The project's members with their roles (studio owners included)."""
+    from xil import services
+
+    people = services.accounts.members(_project_id(project))
+    if as_json:
+        typer.echo(json.dumps(people))
+        return
+    for m in people:
+        typer.echo(f"{m['name']}: {m['role']}" + ("" if m["active"] else " (disabled)"))
 
 
 @app.command()

@@ -1,8 +1,17 @@
 """Widgets and figures shared by the pages. UI only.
 
 Each page starts with :func:`setup`: page config, the demo seeded once per server, a worker for
-the embedded default, the navigation and the project/annotator sidebar. (Streamlit runs a file in
-``pages/`` on its own when its URL is opened, so the entrypoint cannot do this for the pages.)
+the embedded default, the sign-in (team mode), the navigation and the project/annotator sidebar.
+(Streamlit runs a file in ``pages/`` on its own when its URL is opened, so the entrypoint cannot do
+this for the pages.)
+
+Team mode (``services.team_mode()``: ``XIL_AUTH=on``, which ``xil serve`` sets for a non-loopback
+address): everyone signs in, with a name and password (a signed token in the ``xil_session`` cookie
+keeps them signed in across reloads) or, where ``.streamlit/secrets.toml`` has an ``[auth]`` section,
+through single sign-on (OIDC, matched to an account by e-mail). :func:`actor` is the signed-in user
+(``None`` in the local studio) and :func:`annotator` the name judgements are stored under; a page whose
+use needs a permission calls :func:`require_permission` after :func:`setup`. The navigation shows a
+page only to those whose role on the current project allows it; the services check again.
 """
 
 from __future__ import annotations
@@ -13,6 +22,8 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -40,7 +51,28 @@ NAV = [
     ("pages/models.py", "Models", ":material/compare:"),
     ("pages/export.py", "Export", ":material/download:"),
     ("pages/data.py", "Data", ":material/folder_open:"),
+    ("pages/review.py", "Review", ":material/rule:"),
+    ("pages/team.py", "Team", ":material/groups:"),
 ]
+# What a page needs in team mode (the others: any member of the project). Data imports new projects,
+# which studio owners do, so an account whose own role is owner sees it whatever the project.
+NAV_PERMISSION = {
+    "pages/train.py": "train",
+    "pages/data.py": "import",
+    "pages/export.py": "export",
+    "pages/review.py": "review",
+}
+ALLOWS = {  # how a refusal names the permission
+    "judge": "judge examples",
+    "review": "review feedback",
+    "see_all": "see everyone's feedback",
+    "import": "import data",
+    "train": "train models",
+    "export": "export feedback",
+    "manage": "change members and settings",
+}
+APP_ROOT = Path(__file__).resolve().parents[2]
+COOKIE = "xil_session"
 
 
 @st.cache_resource(show_spinner="Preparing the Decoy-Digits demo (the first run trains a model, a few seconds)...")
@@ -67,11 +99,185 @@ def setup(title: str) -> None:
         st.error(f"The studio cannot open its database. {exc}", icon=":material/database:")
         st.stop()
     _start_worker()
-    with st.sidebar:
-        for path, label, icon in NAV:
-            st.page_link(path, label=label, icon=icon)
-        st.divider()
+    if services.team_mode():
+        _sign_in()  # the signed-in actor in session state, or the sign-in form and a stop
+    nav = st.sidebar.container()  # filled once the project (which decides what a member may open) is known
+    st.sidebar.divider()
     sidebar()
+    with nav:
+        for path, label, icon in NAV:
+            if (APP_ROOT / path).exists() and _allowed(
+                actor(), st.session_state.get("project_id"), NAV_PERMISSION.get(path)
+            ):
+                st.page_link(path, label=label, icon=icon)
+
+
+def actor() -> services.Actor | None:
+    """The signed-in user in team mode; None in the local studio (the trusted operator)."""
+    return st.session_state.get("xil_actor") if services.team_mode() else None
+
+
+def annotator() -> str:
+    """The name judgements are stored under: the signed-in user's in team mode (never a typed one),
+    else the name typed in the sidebar ("" when none yet)."""
+    who = actor()
+    return who.name if who is not None else st.session_state.get("annotator", "")
+
+
+def _allowed(who: services.Actor | None, project_id: int | None, permission: str | None) -> bool:
+    if who is None or permission is None:
+        return True
+    if permission == "import" and who.role == "owner":
+        return True
+    return project_id is not None and services.can(who, project_id, permission)
+
+
+def require_permission(permission: str) -> None:
+    """For a page whose use needs ``permission`` (one of the services' permissions: judge, review,
+    see_all, import, train, export, manage): call it after :func:`setup`. In team mode a user whose role
+    on the current project lacks it sees why and nothing else (the link is hidden too, but a URL can be
+    typed). The local studio allows everything."""
+    who = actor()
+    pid = st.session_state.get("project_id")
+    if _allowed(who, pid, permission):
+        return
+    role = services.project_role(who, pid) if pid is not None else None
+    where = f"your role on this project is {role}" if role else "you are not a member of this project"
+    st.error(
+        f"Signed in as {md(who.name)}, {where}: your role does not allow you to "
+        f"{ALLOWS.get(permission, permission)}. Ask an owner if you need to.",
+        icon=":material/lock:",
+    )
+    st.stop()
+
+
+# Sign-in (team mode). Session state: ``xil_token`` the signed token of the signed-in user (checked on
+# every run, so a disabled account or a new password ends the session at once), ``xil_actor`` its
+# Actor, ``xil_dead`` tokens signed out of (the connection's cookie header still holds one until the
+# page is reloaded), ``xil_signed_out`` the browser's cookie still needs clearing.
+
+
+def _oidc_providers() -> list[str | None] | None:
+    """The single sign-on providers of ``[auth]`` in ``.streamlit/secrets.toml`` (None: the default
+    one), or None when there is no such section (or no secrets file)."""
+    try:
+        if "auth" not in st.secrets:
+            return None
+        auth = st.secrets["auth"]
+        named = [key for key, value in auth.items() if isinstance(value, Mapping)]
+    except Exception:  # no secrets file, a malformed one: password sign-in
+        return None
+    return [None] if "client_id" in auth or not named else named
+
+
+def _cookie_script(token: str | None) -> None:
+    """Set (or, with None, clear) the session cookie in the browser. The script runs when the element
+    is mounted; the server sees the cookie from the next connection (a reload) on."""
+    if token is None:
+        value, age = "", 0
+    else:
+        value, age = token, int(services.accounts.SESSION_HOURS * 3600)
+    st.html(
+        f"<script>document.cookie = '{COOKIE}={value}; path=/; max-age={age}; SameSite=Strict'"
+        " + (location.protocol === 'https:' ? '; Secure' : '');</script>",
+        unsafe_allow_javascript=True,
+    )
+
+
+def _sign_in() -> None:
+    """Resolve the signed-in actor (session, cookie or single sign-on) into ``xil_actor``; without one,
+    show the sign-in and stop."""
+    state = st.session_state
+    providers = _oidc_providers()
+    cookie = st.context.cookies.get(COOKIE)
+    if state.get("xil_token") is None:
+        if providers is not None:
+            if st.user.is_logged_in and (found := services.accounts.actor_for_email(st.user.get("email") or "")):
+                state["xil_token"] = services.accounts.session_token(found)
+        elif cookie and cookie not in state.get("xil_dead", ()):
+            state["xil_token"] = cookie
+    who = services.accounts.actor_from_token(state.get("xil_token"))
+    if who is not None:
+        state["xil_actor"] = who
+        state.pop("xil_signed_out", None)
+        if providers is None and cookie != state["xil_token"]:
+            _cookie_script(state["xil_token"])  # every run until a reload brings it back: it surely ran
+        return
+    ended = state.pop("xil_token", None) is not None
+    state.pop("xil_actor", None)
+    if cookie and cookie not in state.setdefault("xil_dead", []):
+        state["xil_dead"].append(cookie)
+    if providers is None and (cookie or state.get("xil_signed_out")):
+        _cookie_script(None)
+    st.title("xil studio")
+    if ended:
+        st.info("Your session has ended (a new password, or the account was disabled): sign in again.")
+    if providers is not None:
+        _single_sign_on(providers)
+    else:
+        _password_form()
+    st.stop()
+
+
+def _password_form() -> None:
+    with st.form("sign_in"):
+        st.subheader("Sign in")
+        name = st.text_input("Name", autocomplete="username")
+        password = st.text_input("Password", type="password", autocomplete="current-password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if not submitted:
+        return
+    if not name.strip() or not password:
+        st.error("Enter your name and your password.")
+        return
+    try:
+        who = services.accounts.authenticate(name, password)
+    except services.accounts.LoginError as exc:
+        st.error(str(exc), icon=":material/lock:")
+        return
+    st.session_state["xil_token"] = services.accounts.session_token(who)
+    st.rerun()  # the next run sets the cookie and shows the page
+
+
+def _single_sign_on(providers: list[str | None]) -> None:
+    if st.user.is_logged_in:
+        email = st.user.get("email") or "(none given)"
+        st.error(
+            f"No active account has the e-mail address {md(email)}: ask an owner to add one "
+            f"(`xil user add NAME --role annotator --email {md(email)}`).",
+            icon=":material/lock:",
+        )
+        st.button("Sign out", on_click=st.logout)
+        return
+    st.subheader("Sign in")
+    for provider in providers:
+        label = "Sign in with single sign-on" if provider is None else f"Sign in with {provider}"
+        st.button(label, type="primary", key=f"sso-{provider}", on_click=st.login, args=(provider,) if provider else ())
+
+
+def _sign_out() -> None:
+    """Forget the session (the cookie is cleared by the sign-in page that follows)."""
+    dead = [*st.session_state.get("xil_dead", ()), st.session_state.get("xil_token")]
+    cookie = st.context.cookies.get(COOKIE)
+    st.session_state.clear()
+    st.session_state["xil_dead"] = [*dead, cookie] if cookie else dead
+    st.session_state["xil_signed_out"] = True
+    st.query_params.clear()
+
+
+def _account(who: services.Actor, project_id: int | None) -> None:
+    """Who is signed in, with their role on the project, and the way out."""
+    role = services.project_role(who, project_id) if project_id is not None else who.role
+    st.sidebar.markdown(
+        f"Signed in as **{md(who.name)}** ({role} on this project)"
+        if project_id
+        else f"Signed in as **{md(who.name)}**"
+    )
+    if st.sidebar.button("Sign out", key="sign_out", icon=":material/logout:"):
+        _sign_out()
+        if _oidc_providers() is not None:
+            st.logout()
+        st.rerun()
 
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^])")
@@ -92,10 +298,18 @@ def _query_int(name: str) -> int | None:
 
 
 def sidebar() -> None:
-    """Project and annotator, kept in session state and the URL (so a reload keeps them)."""
-    projects = services.list_projects()
+    """Project and annotator, kept in session state and the URL (so a reload keeps them). In team mode
+    the projects are the user's and the annotator is the user."""
+    who = actor()
+    projects = services.list_projects() if who is None else services.visible_projects(who)
     if not projects:
+        if who is not None and who.role != "owner":
+            _account(who, None)
+            st.info("You are not a member of any project yet: ask an owner (`xil member add`).")
+            st.stop()
         st.sidebar.warning("No project yet.")
+        if who is not None:
+            _account(who, None)
         return
     ids = [p.id for p in projects]
     names = {p.id: p.name for p in projects}
@@ -108,6 +322,11 @@ def sidebar() -> None:
     st.session_state["project_select"] = st.session_state["project_id"]
     st.sidebar.selectbox("Project", ids, format_func=names.get, key="project_select", on_change=_switch_project)
     st.query_params["project"] = str(st.session_state["project_id"])
+    if who is not None:  # judgements are stored under the signed-in name: no name to type
+        st.session_state["annotator"] = who.name
+        st.query_params.pop("annotator", None)
+        _account(who, st.session_state["project_id"])
+        return
     # Widget state does not survive a page switch, so the name lives under its own key and seeds
     # the widget on every run; typing updates it through the callback, which runs first.
     if "annotator" not in st.session_state:

@@ -1,0 +1,177 @@
+"""Team mode end to end (issue 10): Debian's Chromium driven by Playwright against an app started with
+XIL_AUTH=on. Signing in with a password, the session cookie that survives a reload, signing out, and
+the navigation an annotator's role allows.
+
+Skipped, with the reason, where Chromium or Playwright is missing (.ci/run installs Chromium).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+from xil import services
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (make test installs it)")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="no Chromium found: install Debian's chromium to run the browser tests"
+    ),
+]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "correct horse battery"
+TEAM = {"olga": "owner", "rita": "reviewer", "ada": "annotator", "alan": "annotator"}
+OWNER_ONLY = ("Train", "Data", "Export")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def team(demo) -> dict[str, str]:
+    """An owner, a reviewer and two annotators, each a member of the demo project."""
+    for name, role in TEAM.items():
+        services.accounts.add_user(name, role, password=PASSWORD)
+        services.accounts.add_member(demo.project_id, name)
+    return TEAM
+
+
+@pytest.fixture
+def server(team, xil_home):
+    port = _free_port()
+    env = {
+        **os.environ,
+        "XIL_HOME": str(xil_home),
+        "XIL_START_WORKER": "0",
+        "STREAMLIT_SERVER_PORT": str(port),
+        "XIL_AUTH": "on",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(PROJECT_ROOT / "streamlit_app.py"),
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("the Streamlit app did not start within 60 s")
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def browser(server):
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _new_tab(browser):
+    tab = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    tab.set_default_timeout(60_000)
+    return tab
+
+
+def _sign_in(page, name: str, password: str) -> None:
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def _sidebar_links(page) -> set[str]:
+    """The page links' labels (the last line of each: the icon's ligature comes first)."""
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_role("link", name="Models").wait_for()  # the links come after the account box
+    page.wait_for_timeout(300)
+    links = sidebar.get_by_role("link").all()
+    return {link.inner_text().strip().splitlines()[-1] for link in links}
+
+
+def _session_cookie(page) -> str | None:
+    return next((c["value"] for c in page.context.cookies() if c["name"] == "xil_session"), None)
+
+
+def test_an_annotator_signs_in_keeps_the_session_over_a_reload_and_signs_out(browser, server, demo):
+    page = _new_tab(browser)
+    page.goto(server)
+    page.get_by_role("button", name="Sign in").wait_for()
+    assert "The loop" not in page.content()  # nothing of the studio before signing in
+
+    _sign_in(page, "ada", "not her password")
+    page.get_by_text("wrong name or password").wait_for()
+    assert _session_cookie(page) is None
+
+    _sign_in(page, "ada", PASSWORD)
+    page.get_by_text("Signed in as").wait_for()
+    assert "ada (annotator on this project)" in page.get_by_test_id("stSidebar").inner_text()
+    links = _sidebar_links(page)
+    assert {"Home", "Annotate", "Models"} <= links, links
+    assert not links & {*OWNER_ONLY, "Review"}, links
+    assert page.get_by_label("Annotator").count() == 0  # no name to type: judgements are ada's
+    page.wait_for_function("document.cookie.includes('xil_session=')")
+    assert services.accounts.actor_from_token(_session_cookie(page)).name == "ada"
+
+    page.reload()  # a new connection: the cookie signs her in again
+    page.get_by_text("Signed in as").wait_for()
+    assert page.get_by_role("button", name="Sign in").count() == 0
+    assert page.get_by_role("button", name="Sign out").count() == 1
+
+    page.goto(f"{server}/train")  # a typed URL does not help
+    page.get_by_text("does not allow you to train").wait_for()
+    assert page.get_by_role("button", name="Queue").count() == 0
+
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign in").wait_for()
+    page.wait_for_function("!document.cookie.includes('xil_session=')")
+    page.reload()  # the cookie is gone: still signed out
+    page.get_by_role("button", name="Sign in").wait_for()
+    assert page.get_by_text("Signed in as").count() == 0
+
+
+def test_the_owner_sees_every_page(browser, server):
+    page = _new_tab(browser)
+    page.goto(server)
+    _sign_in(page, "olga", PASSWORD)
+    page.get_by_text("Signed in as").wait_for()
+    assert set(OWNER_ONLY) <= _sidebar_links(page)
