@@ -11,11 +11,16 @@ from pages import ui
 from xil import services
 
 ui.setup("Export")
+ui.require_permission("export")
 st.title("Export")
 pid = ui.require_project()
+actor = ui.actor()
 project = services.get_project(pid)
 n = services.annotation_progress(pid)[0]
-st.caption("Every piece of feedback, superseded ones included (column `current`), with the model version it judged.")
+st.caption(
+    "Every piece of feedback, superseded ones included (column `current`), with the model version it judged, "
+    "its review (`review_status`, `reviewed_by`) and whether it agrees with the example's majority (`in_consensus`)."
+)
 c1, c2 = st.columns(2)
 fmt = c1.radio(
     "Format", ["jsonl", "parquet"], horizontal=True, format_func={"jsonl": "JSONL", "parquet": "Parquet"}.get
@@ -49,7 +54,7 @@ if st.button("Prepare export", type="primary", disabled=n == 0):
 
             path = ranking.export_preferences(pid, Path(tmp) / name)
         else:
-            path = services.export_feedback(pid, Path(tmp) / name, fmt=fmt, masks=masks)
+            path = services.export_feedback(pid, Path(tmp) / name, fmt=fmt, masks=masks, actor=actor)
         st.session_state["export"] = (pid, name, path.read_bytes())
 if n == 0:
     st.info("No feedback yet: annotate some examples first.")

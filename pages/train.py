@@ -9,12 +9,23 @@ from pages import ui
 from xil import services
 
 ui.setup("Train")
+ui.require_permission("train")
 st.title("Train")
 pid = ui.require_project()
+actor = ui.actor()
 
 done, _ = services.annotation_progress(pid)
 task = services.get_project(pid).task
 Config = services.config_class(pid)
+FEEDBACK = services.feedback_titles()
+feedback = st.radio(
+    "Feedback to train on",
+    list(FEEDBACK),
+    format_func=FEEDBACK.get,
+    horizontal=True,
+    key=f"train-feedback-{pid}",
+    help=Config.help("feedback"),
+)
 if task == "ranking":
     RewardConfig = Config
     with st.form("reward"):
@@ -42,9 +53,10 @@ if task == "ranking":
                 batch_prompts=int(batch_prompts),
                 max_length=int(max_length),
                 margin=float(margin) or None,
+                feedback=feedback,
             )
             try:
-                st.success(f"Queued job {services.queue_training(pid, cfg).id}.")
+                st.success(f"Queued job {services.queue_training(pid, cfg, actor=actor).id}.")
             except ValueError as exc:
                 st.error(ui.md(str(exc)))  # the message can quote a backbone path
 if task != "ranking":  # classifiers: images and texts
@@ -88,6 +100,7 @@ if task != "ranking":  # classifiers: images and texts
         "lr": float(lr),
         "batch_size": int(batch_size),
         "lambda_": lambda_,
+        "feedback": feedback,
     }
     try:  # a config checks itself: say what is wrong with these settings instead of a traceback
         if task == "text":
@@ -101,7 +114,7 @@ if task != "ranking":  # classifiers: images and texts
         st.info(services.training_plan(pid, cfg))
     if st.button("Queue training job", type="primary", disabled=cfg is None) and cfg is not None:
         try:
-            job = services.queue_training(pid, cfg)
+            job = services.queue_training(pid, cfg, actor=actor)
             st.success(f"Queued job {job.id}. A worker picks it up in a moment.")
         except ValueError as exc:
             st.error(ui.md(str(exc)))  # the message can quote a backbone path
@@ -160,7 +173,7 @@ def jobs_panel() -> None:
                 st.plotly_chart(fig, key=f"loss-{job.id}")
             if status in ("queued", "running"):
                 if st.button("Cancel", key=f"cancel-{job.id}"):
-                    services.cancel_job(job.id)
+                    services.cancel_job(job.id, actor=actor)
                     st.rerun()
             if job.error:
                 st.error(ui.md(job.error.splitlines()[0]))  # a failed job can quote user text

@@ -26,6 +26,9 @@ class RewardConfig(Settings):
         freeze_embeddings: keep the word-embedding table (half of MiniLM's weights) fixed.
         seed: the random seed of the reward head and shuffling.
         device: "auto" (CUDA when present, bf16 where it has it: XIL_PRECISION), "cpu" or "cuda".
+        feedback: which rankings train the model: "all" (each prompt's latest ranking), "accepted" (only
+            rankings a reviewer accepted) or "consensus" (per prompt the candidates ordered by their mean
+            rank over the annotators).
     """
 
     backbone: str = "minilm"
@@ -39,8 +42,11 @@ class RewardConfig(Settings):
     freeze_embeddings: bool = True
     seed: int = 0
     device: str = "auto"
+    feedback: str = "all"
 
     def __post_init__(self) -> None:
+        from xil.train.config import check_feedback
+
         if self.epochs < 1 or self.batch_prompts < 1 or self.lr <= 0:
             raise ValueError(
                 "epochs and prompts per batch must be at least 1, the learning rate positive "
@@ -54,3 +60,4 @@ class RewardConfig(Settings):
             raise ValueError(f"warmup is a share of the steps, from 0 to 1, not {self.warmup}")
         if self.margin is not None and self.margin < 0:
             raise ValueError(f"margin must be 0 or more (None: 0), not {self.margin}")
+        check_feedback(self.feedback)

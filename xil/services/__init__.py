@@ -7,7 +7,7 @@ In tiers, each importing only those below (an import-linter contract keeps it so
 - work: :mod:`.adapters` (one per task: image, text, ranking), :mod:`.revision` (RiT corpus) and
   :mod:`.assignment` (overlap, leases); above them :mod:`.explanations`, :mod:`.queue`,
   :mod:`.judgements`, :mod:`.evaluation`, :mod:`.training`, :mod:`.ranking`, :mod:`.export`,
-  :mod:`.imports`, :mod:`.agreement`; between them :mod:`.progress` (done, left, rates);
+  :mod:`.imports`, :mod:`.agreement`, :mod:`.review`; between them :mod:`.progress` (done, left, rates);
 - :mod:`.demo`: seeding the demo projects.
 """
 
@@ -16,7 +16,7 @@ from xil.data.text import file_columns as text_file_columns
 from xil.limits import limits as upload_limits
 from xil.ranking.generate import GenerationConfig
 from xil.ranking.prompts import PromptFileError
-from xil.services import accounts, ranking, revision
+from xil.services import accounts, ranking, review, revision
 from xil.services.access import (
     ROLES,
     Actor,
@@ -75,12 +75,14 @@ from xil.services.queue import (
     strategy_titles,
     unskip_examples,
 )
+from xil.services.review import REVIEW_STATUSES, review_counts, review_queue, set_review
 from xil.services.training import (
     JOB_HANDLERS,
     architectures,
     cancel_job,
     config_class,
     default_lambda,
+    feedback_titles,
     get_job,
     list_jobs,
     queue_first_model,
@@ -128,6 +130,7 @@ __all__ = [
     "explanation_methods",
     "export_feedback",
     "export_file_name",
+    "feedback_titles",
     "feedback_hint",
     "feedback_history",
     "format_metric",
@@ -160,12 +163,17 @@ __all__ = [
     "recent_feedback",
     "register_model",
     "release",
+    "REVIEW_STATUSES",
+    "review",
+    "review_counts",
+    "review_queue",
     "revision",
     "run_worker",
     "save_draft",
     "save_feedback",
     "seed_demo",
     "set_overlap",
+    "set_review",
     "skip_example",
     "skipped_examples",
     "status",

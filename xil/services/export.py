@@ -1,5 +1,5 @@
 """Export the feedback dataset: every row (superseded ones too, marked), with the model version
-each piece of feedback judged."""
+each piece of feedback judged, its review status and whether it agrees with the example's majority."""
 
 from __future__ import annotations
 
@@ -15,14 +15,18 @@ from db import Example, Feedback, ModelVersion, session_scope
 from xil.export import mask_to_png, write_rows
 from xil.export.writers import FORMATS, replacing
 from xil.services import adapters
+from xil.services.access import Actor, audit, require
 from xil.services.catalog import dataset, get_project
+from xil.services.feedback_store import in_consensus
 
 MASK_MODES = ("array", "png")
 
 
 def feedback_rows(project_id: int) -> list[dict]:
     """One row per piece of feedback: masks as nested 0/1 lists (images), or the text with the
-    indices of the marked words (texts)."""
+    indices of the marked words (texts). ``review_status`` and ``reviewed_by`` say what a reviewer
+    decided; ``in_consensus`` whether the row's verdict and label (a ranking: its order) equal the
+    majority of the example's current judgements (True where the example has one)."""
     project = get_project(project_id)
     ds = dataset(project_id)
     fields = adapters.for_task(project.task).export_fields
@@ -35,6 +39,10 @@ def feedback_rows(project_id: int) -> list[dict]:
             .order_by(col(Feedback.id))
         ).all()
     superseded = {fb.supersedes_id for fb, _, _ in result if fb.supersedes_id}
+    current: dict[int, list[Feedback]] = {}
+    for fb, _, _ in result:
+        if fb.id not in superseded:
+            current.setdefault(fb.example_id, []).append(fb)
     rows = []
     for fb, example, version in result:
         rows.append(
@@ -55,15 +63,22 @@ def feedback_rows(project_id: int) -> list[dict]:
                 "explanation_method": fb.explanation_method,
                 "supersedes_id": fb.supersedes_id,
                 "current": fb.id not in superseded,
+                "review_status": fb.review_status,
+                "reviewed_by": fb.reviewed_by,
+                "in_consensus": in_consensus(fb, current.get(example.id, []), example.label),
                 **fields(ds, example, fb),
             }
         )
     return rows
 
 
-def export_feedback(project_id: int, out: str | Path, fmt: str = "jsonl", masks: str = "array") -> Path:
+def export_feedback(
+    project_id: int, out: str | Path, fmt: str = "jsonl", masks: str = "array", actor: Actor | None = None
+) -> Path:
     """Write the feedback dataset to ``out``. With ``masks="png"`` the result is a zip holding
-    ``feedback.<fmt>`` (mask columns name PNG files) and ``masks/<feedback id>_<kind>.png``."""
+    ``feedback.<fmt>`` (mask columns name PNG files) and ``masks/<feedback id>_<kind>.png``. Needs the
+    export permission; audited."""
+    require(actor, project_id, "export")
     if masks not in MASK_MODES:
         raise ValueError(f"masks must be one of {MASK_MODES}")
     if fmt not in FORMATS:
@@ -71,6 +86,7 @@ def export_feedback(project_id: int, out: str | Path, fmt: str = "jsonl", masks:
     rows = feedback_rows(project_id)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    audit(actor, "feedback_exported", project_id, rows=len(rows), fmt=fmt, masks=masks)
     if masks == "array" or not any("irrelevant_mask" in row for row in rows):  # only images have masks to draw
         write_rows(rows, out, fmt)
         return out

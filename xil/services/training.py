@@ -14,7 +14,9 @@ from db import Job, ModelVersion, session_scope
 from xil import config, jobs, models
 from xil.jobs.worker import JobCancelled
 from xil.services import adapters
+from xil.services.access import Actor, audit, require
 from xil.services.catalog import dataset, get_project
+from xil.services.feedback_store import training_feedback
 from xil.services.versions import insert_version, latest_model_version
 from xil.train import Cancelled
 
@@ -24,15 +26,31 @@ def config_class(project_id: int) -> type:
     return adapters.for_project(project_id).config_class
 
 
-def queue_training(project_id: int, cfg) -> Job:
+FEEDBACK_TITLES = {
+    "all": "All feedback",
+    "accepted": "Accepted by a reviewer",
+    "consensus": "Consensus of the annotators",
+}
+
+
+def feedback_titles() -> dict[str, str]:
+    """``{slice: title}`` of the feedback a job can train on (a config's ``feedback`` field)."""
+    return dict(FEEDBACK_TITLES)
+
+
+def queue_training(project_id: int, cfg, actor: Actor | None = None) -> Job:
     """Validate the settings and queue a training job; errors are raised before anything is stored.
-    A backbone named by a local path must lie inside the data folders the operator allowed."""
+    A backbone named by a local path must lie inside the data folders the operator allowed. Needs the
+    train permission; the job's config records which feedback it trains on (``cfg.feedback``)."""
+    require(actor, project_id, "train")
     backbone = getattr(cfg, "backbone", "")
     if backbone and config.looks_like_path(backbone):
         config.readable_path(backbone)
     adapters.for_project(project_id).check(project_id, cfg)
     parent = latest_model_version(project_id)
-    return jobs.enqueue(project_id, "train", {"config": cfg.to_dict(), "parent_id": parent.id if parent else None})
+    job = jobs.enqueue(project_id, "train", {"config": cfg.to_dict(), "parent_id": parent.id if parent else None})
+    audit(actor, "job_queued", project_id, job_id=job.id, method=getattr(cfg, "method", None), feedback=cfg.feedback)
+    return job
 
 
 def queue_first_model(project_id: int) -> Job | None:
@@ -117,8 +135,13 @@ def get_job(job_id: int) -> Job:
         return job
 
 
-def cancel_job(job_id: int) -> Job:
-    return jobs.cancel(job_id)
+def cancel_job(job_id: int, actor: Actor | None = None) -> Job:
+    """Ask the job to stop (at the end of its epoch); needs the train permission on its project."""
+    project_id = get_job(job_id).project_id
+    require(actor, project_id, "train")
+    job = jobs.cancel(job_id)
+    audit(actor, "job_cancelled", project_id, job_id=job_id)
+    return job
 
 
 # --- what will run: the Train page shows this before a job is queued -------------------------------
@@ -135,9 +158,27 @@ def default_lambda(task: str, method: str) -> float | None:
     return getattr(adapters.for_task(task).methods.get(method), "default_lambda", None)
 
 
+def feedback_plan(project_id: int, cfg) -> str:
+    """What a job trains on when its feedback is not "all": "" for all, else a sentence."""
+    chosen = getattr(cfg, "feedback", "all")
+    if chosen == "all":
+        return ""
+    n = len(training_feedback(project_id, chosen))
+    unit = "prompt" if get_project(project_id).task == "ranking" else "example"
+    what = (
+        "the feedback accepted by a reviewer" if chosen == "accepted" else "the annotators' consensus (ties left out)"
+    )
+    return f" Trains only on {what}: {n} {unit}{'s' if n != 1 else ''}."
+
+
 def training_plan(project_id: int, cfg) -> str:
     """One sentence saying what a job with ``cfg`` will really run: the epochs (a small text dataset
-    gets more than asked, see ``min_steps``), the optimiser steps and which lambda."""
+    gets more than asked, see ``min_steps``), the optimiser steps and which lambda; and which feedback
+    where it is not all of it."""
+    return _steps_plan(project_id, cfg) + feedback_plan(project_id, cfg)
+
+
+def _steps_plan(project_id: int, cfg) -> str:
     task = get_project(project_id).task
     n = len(dataset(project_id).indices("train"))
     epochs = cfg.epochs_for(n) if hasattr(cfg, "epochs_for") else cfg.epochs  # text: at least min_steps

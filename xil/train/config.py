@@ -27,6 +27,9 @@ class TrainConfig(Settings):
         ce_copies: counterexamples per marked example and epoch (at least 1).
         seed: the random seed of initialisation, shuffling and counterexamples.
         device: "auto" (CUDA when present, else the CPU), "cpu", "cuda" or a device such as "cuda:1".
+        feedback: which feedback trains the model: "all" (each example's latest judgement), "accepted"
+            (only judgements a reviewer accepted) or "consensus" (per example the annotators' majority
+            verdict and label, and the marks most of them made; ties leave the example out).
     """
 
     method: str = "rrr"
@@ -40,6 +43,7 @@ class TrainConfig(Settings):
     ce_copies: int = 1
     seed: int = 0
     device: str = "auto"
+    feedback: str = "all"
 
     def __post_init__(self) -> None:
         from xil import feedback, models
@@ -62,6 +66,16 @@ class TrainConfig(Settings):
         check_penalty(self)
         if self.ce_copies < 1:
             raise ValueError(f"ce_copies must be at least 1, not {self.ce_copies}")
+        check_feedback(self.feedback)
+
+
+FEEDBACK_SLICES = ("all", "accepted", "consensus")
+
+
+def check_feedback(value: str) -> None:
+    """What every trainable config shares: the slice of the feedback it trains on."""
+    if value not in FEEDBACK_SLICES:
+        raise ValueError(f"feedback must be one of {', '.join(FEEDBACK_SLICES)}, not {value!r}")
 
 
 def check_penalty(cfg) -> None:

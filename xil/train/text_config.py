@@ -30,6 +30,9 @@ class TextTrainConfig(Settings):
         ce_copies: counterexamples per marked text and step (at least 1).
         seed: the random seed of the classifier head, shuffling and counterexamples.
         device: "auto" (CUDA when present, else the CPU), "cpu", "cuda" or a device such as "cuda:1".
+        feedback: which feedback trains the model: "all" (each text's latest judgement), "accepted"
+            (only judgements a reviewer accepted) or "consensus" (per text the annotators' majority
+            verdict and label, and the words most of them marked; ties leave the text out).
     """
 
     method: str = "none"
@@ -47,10 +50,11 @@ class TextTrainConfig(Settings):
     ce_copies: int = 1
     seed: int = 0
     device: str = "auto"
+    feedback: str = "all"
 
     def __post_init__(self) -> None:
         from xil.feedback.text import REGISTRY
-        from xil.train.config import check_penalty
+        from xil.train.config import check_feedback, check_penalty
 
         if self.method != "none" and self.method not in REGISTRY:
             raise ValueError(
@@ -68,6 +72,7 @@ class TextTrainConfig(Settings):
         check_penalty(self)
         if self.ce_copies < 1:
             raise ValueError(f"ce_copies must be at least 1, not {self.ce_copies}")
+        check_feedback(self.feedback)
 
     def epochs_for(self, n_texts: int) -> int:
         """``epochs``, or more where ``n_texts`` give fewer than ``min_steps`` optimiser steps in that many.

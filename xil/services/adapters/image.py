@@ -47,15 +47,15 @@ class ImageAdapter:
         if not isinstance(cfg, TrainConfig):
             raise ValueError("an image project trains with TrainConfig settings")
 
-    def training_data(self, project_id: int) -> tuple[TrainData, int]:
-        """The training split with label corrections applied and the annotators' masks; and how many
-        pieces of feedback went in."""
+    def training_data(self, project_id: int, slice: str = "all") -> tuple[TrainData, int]:
+        """The training split with label corrections applied and the annotators' masks (of the feedback
+        ``slice``: all, accepted or consensus); and how many pieces of feedback went in."""
         ds = dataset(project_id)
         train_idx = ds.indices("train")
         x = torch.from_numpy(ds.images[train_idx])
         y = torch.from_numpy(ds.labels[train_idx].copy())
         position = {int(row): i for i, row in enumerate(train_idx)}
-        rows, irrelevant, relevant = feedback_masks(project_id)
+        rows, irrelevant, relevant = feedback_masks(project_id, slice)
         irr = torch.zeros(len(train_idx), *ds.shape[1:])
         rel = torch.zeros_like(irr)
         for row, m_irr, m_rel in zip(rows, irrelevant, relevant, strict=True):
@@ -64,7 +64,7 @@ class ImageAdapter:
                 rel[position[int(row)]] = torch.from_numpy(m_rel.astype(np.float32))
         idx_of = dataset_rows(project_id)
         used = 0
-        for fb in training_feedback(project_id):  # without wrong reasons that give none
+        for fb in training_feedback(project_id, slice):  # without wrong reasons that give none
             row = idx_of[fb.example_id]
             if row in position:
                 used += 1
@@ -73,20 +73,23 @@ class ImageAdapter:
         return TrainData(x, y, irrelevant=irr, relevant=rel, n_classes=len(ds.class_names)), used
 
     def train(self, project_id: int, cfg: TrainConfig, progress: Progress, log) -> tuple[nn.Module, list, int]:
-        data, n_feedback = self.training_data(project_id)
-        log(f"training {cfg.arch} with {cfg.method} on {len(data.x)} examples, {n_feedback} with feedback")
+        data, n_feedback = self.training_data(project_id, cfg.feedback)
+        log(
+            f"training {cfg.arch} with {cfg.method} on {len(data.x)} examples, {n_feedback} with feedback"
+            + ("" if cfg.feedback == "all" else f" ({cfg.feedback})")
+        )
         model, history = train(cfg, data, progress=progress)
         return model.cpu(), history, n_feedback
 
     def evaluate(self, project_id: int, model: nn.Module, cfg: TrainConfig | None = None) -> dict:
         """Test accuracy; wrong-reason score on the test split's known decoys and on annotators'
-        irrelevant marks; plausibility against annotators' relevant marks."""
+        irrelevant marks; plausibility against annotators' relevant marks (of the config's feedback slice)."""
         ds = dataset(project_id)
         test = ds.indices("test")
         x, y = tensors(ds, test)
         result = evaluate(model, x, y, ds.decoy_masks[test] if ds.decoy_masks is not None else None)
         metrics = {"test_acc": result["acc"], **({"wrong_reason": result["wr"]} if "wr" in result else {})}
-        idx, irrelevant, relevant = feedback_masks(project_id)
+        idx, irrelevant, relevant = feedback_masks(project_id, getattr(cfg, "feedback", "all"))
         if len(idx):
             maps = attributions(model, torch.from_numpy(ds.images[idx]))
             marked = irrelevant.reshape(len(idx), -1).any(1)

@@ -14,7 +14,7 @@ from xil.ranking.pairs import pairs_from_ranking, pairs_with_correction
 from xil.registry import Registry
 from xil.services.adapters.base import no_explanations
 from xil.services.catalog import dataset, dataset_rows
-from xil.services.feedback_store import current_feedback
+from xil.services.feedback_store import training_feedback
 from xil.services.versions import load, save_model_folder
 
 REWARD_TITLE = "Bradley-Terry reward model"
@@ -26,13 +26,14 @@ def _load_reward(path: str):
     return load_reward_model(path)
 
 
-def groups(project_id: int, split: str | None = None) -> list[dict]:
-    """``{prompt, candidates, pairs}`` per ranked prompt (latest ranking of any annotator); an edited
-    answer joins the candidates and beats every one of them."""
+def groups(project_id: int, split: str | None = None, slice: str = "all") -> list[dict]:
+    """``{prompt, candidates, pairs}`` per ranked prompt: of the feedback ``slice`` (all: the latest
+    ranking of any annotator; accepted: the latest one a reviewer accepted; consensus: the candidates in
+    the order of their mean rank); an edited answer joins the candidates and beats every one of them."""
     ds: PromptDataset = dataset(project_id)
     rows = dataset_rows(project_id)
     out = []
-    for fb in current_feedback(project_id):
+    for fb in training_feedback(project_id, slice):
         idx = rows[fb.example_id]
         if split is not None and ds.split[idx] != split:
             continue
@@ -62,15 +63,24 @@ class RankingAdapter:
     def check(self, project_id: int, cfg) -> None:
         if not isinstance(cfg, RewardConfig):
             raise ValueError("reward models train on ranking projects (RewardConfig settings)")
-        if not groups(project_id, "train"):
+        if not groups(project_id, "train", cfg.feedback):
+            if cfg.feedback != "all" and groups(project_id, "train"):
+                raise ValueError(
+                    f"no ranked training prompts in the {cfg.feedback!r} feedback yet: "
+                    + ("review some rankings first" if cfg.feedback == "accepted" else "no prompt has a majority order")
+                    + ', or train on "all"'
+                )
             raise ValueError("no ranked training prompts yet: rank some on the Rank page first")
 
     def train(self, project_id: int, cfg: RewardConfig, progress, log):
         from xil.ranking.reward import train_reward
 
-        train_groups = groups(project_id, "train")
+        train_groups = groups(project_id, "train", cfg.feedback)
         n_pairs = sum(len(g["pairs"]) for g in train_groups)
-        log(f"reward model on {cfg.backbone}: {len(train_groups)} prompts, {n_pairs} pairs")
+        log(
+            f"reward model on {cfg.backbone}: {len(train_groups)} prompts, {n_pairs} pairs"
+            + ("" if cfg.feedback == "all" else f" ({cfg.feedback})")
+        )
         model, tokenizer, history = train_reward(cfg, train_groups, progress=progress)
         return (model.cpu().eval(), tokenizer), history, len(train_groups)
 
@@ -78,8 +88,8 @@ class RankingAdapter:
         from xil.ranking.metrics import pairwise_accuracy
 
         model, tokenizer = artifact
-        metrics: dict = {"train_pairs": sum(len(g["pairs"]) for g in groups(project_id, "train"))}
-        held_out = groups(project_id, "test")
+        metrics: dict = {"train_pairs": sum(len(g["pairs"]) for g in groups(project_id, "train", cfg.feedback))}
+        held_out = groups(project_id, "test", cfg.feedback)
         if held_out:
             metrics["pairwise_acc"] = pairwise_accuracy(model, tokenizer, held_out, cfg.max_length)
             metrics["eval_pairs"] = sum(len(g["pairs"]) for g in held_out)

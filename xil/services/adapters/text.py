@@ -65,9 +65,11 @@ class TextAdapter:
         if not isinstance(cfg, TextTrainConfig):
             raise ValueError("a text project trains with TextTrainConfig settings")
 
-    def training_inputs(self, project_id: int) -> tuple[list[str], np.ndarray, list[list[int]], list[list[int]], int]:
-        """Training texts with label corrections applied, the marked words of each, and how many pieces
-        of feedback went in."""
+    def training_inputs(
+        self, project_id: int, slice: str = "all"
+    ) -> tuple[list[str], np.ndarray, list[list[int]], list[list[int]], int]:
+        """Training texts with label corrections applied, the marked words of each (of the feedback
+        ``slice``: all, accepted or consensus), and how many pieces of feedback went in."""
         ds = dataset(project_id)
         train_idx = ds.indices("train")
         position = {int(row): i for i, row in enumerate(train_idx)}
@@ -76,7 +78,7 @@ class TextAdapter:
         irrelevant: list[list[int]] = [[] for _ in texts]
         relevant: list[list[int]] = [[] for _ in texts]
         used = 0
-        for row, fb in feedback_words(project_id):
+        for row, fb in feedback_words(project_id, slice):
             if row not in position:
                 continue
             used += 1
@@ -90,8 +92,11 @@ class TextAdapter:
     def train(self, project_id: int, cfg: TextTrainConfig, progress: Progress, log):
         from xil.train.text_loop import train_text
 
-        texts, labels, irrelevant, relevant, n_feedback = self.training_inputs(project_id)
-        log(f"fine-tuning {cfg.backbone} with {cfg.method} on {len(texts)} texts, {n_feedback} with feedback")
+        texts, labels, irrelevant, relevant, n_feedback = self.training_inputs(project_id, cfg.feedback)
+        log(
+            f"fine-tuning {cfg.backbone} with {cfg.method} on {len(texts)} texts, {n_feedback} with feedback"
+            + ("" if cfg.feedback == "all" else f" ({cfg.feedback})")
+        )
         n_classes = len(dataset(project_id).class_names)
         model, tokenizer, history = train_text(
             cfg, texts, labels, irrelevant, relevant, n_classes=n_classes, progress=progress
@@ -101,7 +106,8 @@ class TextAdapter:
     def evaluate(self, project_id: int, artifact, cfg: TextTrainConfig | None = None, n_faithfulness: int = 64) -> dict:
         """Test accuracy; wrong-reason score on the dataset's known shortcut words and on annotators'
         irrelevant words; plausibility (token F1, IoU, AUPRC) against annotators' relevant words;
-        faithfulness (comprehensiveness, sufficiency; ERASER) on up to ``n_faithfulness`` test texts."""
+        faithfulness (comprehensiveness, sufficiency; ERASER) on up to ``n_faithfulness`` test texts. The
+        annotators' marks are those of the config's feedback slice."""
         from xil.train.text_loop import evaluate_text
 
         model, tokenizer = artifact
@@ -119,7 +125,7 @@ class TextAdapter:
             attr, _ = explain_text(model, encoded, "input_x_gradient")
             metrics["comprehensiveness"] = float(np.mean(comprehensiveness(model, encoded, attr)))
             metrics["sufficiency"] = float(np.mean(sufficiency(model, encoded, attr)))
-        judged = feedback_words(project_id)
+        judged = feedback_words(project_id, getattr(cfg, "feedback", "all"))
         if judged:
             words = _word_attributions(model, tokenizer, ds, [row for row, _ in judged])
             irrelevant, relevant = _marks(words, judged, "irrelevant"), _marks(words, judged, "relevant")
