@@ -161,7 +161,10 @@ def correction_form(row) -> None:
 
 for item in shown:
     with st.container(border=True):
+        majority = any(r.in_consensus for r in item.rows)  # none: a tie, no majority to agree with
         badge = " · :orange[**disagreement**]" if item.disagree else ""
+        if item.disagree and not majority:
+            badge += " (a tie: no majority)"
         label = "" if task == "ranking" else f" · dataset label **{ui.md(label_text(item.label))}**"
         st.markdown(f"#### {ui.md(item.name)}{label}{badge}")
         if task == "ranking":
@@ -180,7 +183,7 @@ for item in shown:
                         f"{VERDICTS.get(row.verdict, ui.md(row.verdict))} · label "
                         f"**{ui.md(label_text(row.effective_label))}**{fixed}"
                     )
-                st.caption(ui.md(row.marks) + ("" if row.in_consensus else " · not the majority"))
+                st.caption(ui.md(row.marks) + ("" if row.in_consensus or not majority else " · not the majority"))
                 show_content(row, item)
                 b1, b2, b3 = st.columns(3)
                 b1.button(

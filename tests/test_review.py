@@ -10,7 +10,7 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from db import AuditEvent, Example, session_scope
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, both_backends
 from xil import services
 from xil.data import ImageDataset, decoy_digits
 from xil.ranking.config import RewardConfig
@@ -198,6 +198,33 @@ def test_an_annotator_may_not_review_train_or_export(xil_home, tmp_path):
         assert ("olga", action) in actions
 
 
+@both_backends
+def test_review_and_consensus_on_both_backends(demo):
+    """The locks, the unique index on supersedes_id and the correlated queries on SQLite and PostgreSQL."""
+    pid = demo.project_id
+    services.set_overlap(pid, 3)
+    e1, e2 = services.examples(pid, split="train")[:2]
+    a, b = mask((0, 0), (0, 1)), mask((0, 1), (0, 2))
+    ada = judge(e1, "ada", "wrong_reason", irrelevant=a)
+    judge(e1, "bob", "wrong_reason", irrelevant=b)
+    cy = judge(e1, "cy")
+    judge(e2, "ada")
+    assert [item.example_id for item in services.review_queue(pid)] == [e1.id, e2.id]
+    services.set_review(ada.id, "accepted")
+    fix = review.correct(cy.id, verdict="wrong_reason", label=other_label(e1), reviewer="rita")
+    with pytest.raises(ValueError, match="no longer current"):
+        review.correct(cy.id, label=None, reviewer="otto")
+    [consensus] = [r for r in feedback_store.training_feedback(pid, "consensus") if r.example_id == e1.id]
+    # W, W, W (rita's correction): labels (kept, kept, relabelled) -> the dataset's; (0, 1) is the
+    # only pixel two of the three mark (rita's correction keeps cy's empty mask)
+    assert (consensus.verdict, consensus.label) == ("wrong_reason", None)
+    assert np.array_equal(feedback_store.load_mask(consensus.irrelevant_path, SHAPE), mask((0, 1)))
+    assert [r.id for r in feedback_store.training_feedback(pid, "accepted")] == [fix.id]  # latest accepted of e1
+    rows = {r["feedback_id"]: r for r in export.feedback_rows(pid)}
+    assert (rows[fix.id]["review_status"], rows[fix.id]["in_consensus"]) == ("accepted", False)
+    assert rows[ada.id]["in_consensus"] and not rows[cy.id]["current"]
+
+
 # --- the training slices ---
 
 
@@ -274,6 +301,8 @@ def test_consensus_of_words_and_ranks():
     assert consensus[p1].payload["mean_ranks"] == pytest.approx([4 / 3, 5 / 3, 10 / 3, 11 / 3])
     assert consensus[p1].payload["ranks"] == [1, 2, 3, 4]
     assert consensus[p2].payload["ranks"] == [1, 1, 2, 3]
+    with pytest.raises(ValueError, match="review some rankings first"):  # none accepted yet
+        services.queue_training(prompts.id, RewardConfig(feedback="accepted"))
     pairs = {len(g["pairs"]) for g in ranking.groups(prompts.id, slice="consensus")}
     assert pairs == {6, 5}  # C(4, 2) pairs, and one fewer where two candidates tie
     rows = {(r["example_id"], r["annotator"]): r["in_consensus"] for r in export.feedback_rows(prompts.id)}
@@ -303,6 +332,15 @@ def test_accepted_slice_and_the_config_field(xil_home):
     assert "Trains only" not in training.training_plan(pid, TrainConfig(method="none"))
     plan = training.training_plan(pid, TrainConfig(method="none", feedback="accepted"))
     assert "Trains only on the feedback accepted by a reviewer: 2 examples." in plan
+
+    # a job trains on its slice, and its version records which
+    job = services.queue_training(pid, TrainConfig(method="rrr", epochs=1, feedback="accepted", device="cpu"))
+    assert services.run_worker(once=True) == 1
+    job = services.get_job(job.id)
+    assert job.status == "succeeded", job.error
+    version = services.latest_model_version(pid)
+    assert (version.config["feedback"], version.n_feedback) == ("accepted", 2)
+    assert "2 with feedback (accepted)" in job.log_tail
 
 
 def test_export_has_review_columns(xil_home, tmp_path):
@@ -339,7 +377,7 @@ def test_review_page_shows_a_disagreement_and_accepts(demo, monkeypatch):
     ada = services.save_feedback(
         e2.id, "ada", demo.version_id, verdict="wrong_reason", irrelevant=mask((0, 0)), explanation_method="saliency"
     )
-    services.save_feedback(e2.id, "b*b*", demo.version_id, verdict="right_reason")
+    bob = services.save_feedback(e2.id, "b*b*", demo.version_id, verdict="right_reason")
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params["project"] = str(pid)
     at.run()
@@ -355,6 +393,17 @@ def test_review_page_shows_a_disagreement_and_accepts(demo, monkeypatch):
     assert services.feedback_history(e2.id)[0].review_status == "accepted"
     assert any("accepted" in s.value for s in at.success)
     assert at.button(key=f"accept-{ada.id}").disabled
+
+    relabel = other_label(e2)
+    at.selectbox(key=f"fix-verdict-{bob.id}").set_value("wrong_reason")
+    at.selectbox(key=f"fix-label-{bob.id}").set_value(relabel)
+    at.button(key=f"fix-save-{bob.id}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    current = {r.annotator: r for r in feedback_store.current_rows(pid) if r.example_id == e2.id}
+    assert set(current) == {"ada", "operator"}
+    assert (current["operator"].verdict, current["operator"].label) == ("wrong_reason", relabel)
+    assert current["operator"].supersedes_id == bob.id
+    assert not [b for b in at.button if b.key == f"accept-{ada.id}"]  # e2 is reviewed: it left the queue
 
 
 def ui_md(text: str) -> str:
@@ -391,3 +440,24 @@ def test_review_page_in_team_mode(demo, monkeypatch):
     at.button(key=f"reject-{row.id}").click().run()
     [stored] = services.feedback_history(example.id)
     assert (stored.review_status, stored.reviewed_by) == ("rejected", "rita")
+
+
+def test_review_page_shows_rankings_side_by_side(demo, monkeypatch):
+    monkeypatch.setenv("XIL_START_WORKER", "0")
+    services.seed_demo(train=False)
+    [prompts] = [p for p in services.list_projects() if p.task == "ranking"]
+    services.set_overlap(prompts.id, 2)
+    [p1] = ranking.next_prompts(prompts.id, n=1)
+    ranking.save_ranking(p1, "ada", [1, 2, 3, 4])
+    bob = ranking.save_ranking(p1, "bob", [None, None, None, None], all_bad=True, correction="A better answer.")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["project"] = str(prompts.id)
+    at.run()
+    at.switch_page("pages/review.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    assert list(table["ada"]) == [1, 2, 3, 4] and list(table["bob"]) == ["bad"] * 4
+    assert any("better answer" in m.value for m in at.markdown)
+    assert not [b for b in at.button if b.key and b.key.startswith("fix-save")]  # a ranking is not corrected here
+    at.button(key=f"reject-{bob.id}").click().run()
+    assert services.feedback_history(p1)[-1].review_status == "rejected"

@@ -47,7 +47,6 @@ class ReviewRow:
     verdict: str | None
     label: int | None  # the annotator's correction; None kept the dataset's
     effective_label: int
-    marks: str  # what was marked, in words: "12 irrelevant pixels", "ranks 1, 3, 2"
     review_status: str
     reviewed_by: str | None
     in_consensus: bool
@@ -57,6 +56,15 @@ class ReviewRow:
     irrelevant_path: str | None = None
     relevant_path: str | None = None
     payload: dict = field(default_factory=dict)
+    shape: tuple[int, ...] | None = None  # an image's (H, W)
+
+    @property
+    def marks(self) -> str:
+        """What was marked, in words: "12 irrelevant pixels", "ranks 1, 3, 2" (masks are read only when
+        asked: a page shows a few items of a long queue)."""
+        return _marks(
+            self.kind, self.payload, {"irrelevant": self.irrelevant_path, "relevant": self.relevant_path}, self.shape
+        )
 
     @property
     def irrelevant_words(self) -> list[int]:
@@ -87,23 +95,22 @@ def _reviewer(actor: Actor | None, reviewer: str) -> str:
     return actor.name if actor is not None else (reviewer.strip() or "operator")
 
 
-def _marks(row: Feedback, shape: tuple[int, ...] | None) -> str:
-    payload = row.payload or {}
-    if row.kind == "ranking":
+def _marks(kind: str, payload: dict, paths: dict[str, str | None], shape: tuple[int, ...] | None) -> str:
+    if kind == "ranking":
         if payload.get("all_bad"):
             text = "all bad"
         else:
             text = "ranks " + ", ".join("-" if r is None else str(r) for r in payload.get("ranks", []))
         return text + (", with a better answer" if payload.get("correction") else "")
     parts = []
-    for kind in ("irrelevant", "relevant"):
-        if row.kind == "text_rationale":
-            n, unit = len(word_marks(payload, kind)), "word"
+    for which in ("irrelevant", "relevant"):
+        if kind == "text_rationale":
+            n, unit = len(word_marks(payload, which)), "word"
         else:
-            path = getattr(row, f"{kind}_path")
+            path = paths[which]
             n, unit = (int(load_mask(path, shape).sum()) if path and shape else 0), "pixel"
         if n:
-            parts.append(f"{n} {kind} {unit}{'s' if n != 1 else ''}")
+            parts.append(f"{n} {which} {unit}{'s' if n != 1 else ''}")
     return ", ".join(parts) or "no marks"
 
 
@@ -153,7 +160,6 @@ def review_queue(
                         verdict=r.verdict,
                         label=r.label,
                         effective_label=effective_label(r, example.label),
-                        marks=_marks(r, shape),
                         review_status=r.review_status,
                         reviewed_by=r.reviewed_by,
                         in_consensus=in_consensus(r, judged, example.label),
@@ -163,6 +169,7 @@ def review_queue(
                         irrelevant_path=r.irrelevant_path,
                         relevant_path=r.relevant_path,
                         payload=dict(r.payload or {}),
+                        shape=shape,
                     )
                     for r in judged
                 ],
