@@ -26,11 +26,12 @@ if not versions:
     st.info("This project has no model yet: its first one is queued when it is imported (see the Train page).")
     st.stop()
 
-annotator = st.session_state.get("annotator", "")
+actor = ui.actor()
+annotator = ui.annotator()
 
 
 def change_overlap() -> None:
-    services.set_overlap(pid, int(st.session_state[f"overlap-{pid}"]))
+    services.set_overlap(pid, int(st.session_state[f"overlap-{pid}"]), actor=actor)
 
 
 # Seeded from the database on every run (another annotator may have changed it); the callback runs first.
@@ -42,8 +43,10 @@ st.sidebar.number_input(
     step=1,
     key=f"overlap-{pid}",
     on_change=change_overlap,
+    disabled=not services.can(actor, pid, "manage"),
     help="How many people judge each example before it leaves everyone's queue. The example you have "
-    f"open is held for you for {services.LEASE_MINUTES} minutes, so no one else is served it past that.",
+    f"open is held for you for {services.LEASE_MINUTES} minutes, so no one else is served it past that. "
+    "An owner sets it.",
 )
 
 top = st.columns([2, 2, 2])
@@ -57,8 +60,20 @@ with top[2]:
     strategies = services.strategy_titles(task)
     strategy = st.selectbox("Queue", list(strategies), format_func=strategies.get, key="annotate_strategy")
 
-done, total = services.annotation_progress(pid)
-st.progress(done / total if total else 0.0, text=f"{done} of {total} training examples judged")
+progress = services.project_progress(pid)
+needed = progress["judgements_needed"]
+st.progress(
+    progress["judgements_done"] / needed if needed else 0.0,
+    text=f"{progress['complete']} of {progress['examples']} training examples have their "
+    f"{project.overlap} judgement{'s' if project.overlap != 1 else ''}",
+)
+if annotator:
+    mine_so_far = services.annotator_progress(pid, annotator)
+    rate = mine_so_far["per_hour"]
+    st.caption(
+        f"You: {mine_so_far['done']} judged, {mine_so_far['left']} left for you"
+        + (f" · {rate:.0f} per hour" if rate else "")
+    )
 
 # Skips of a named annotator are kept on the server, so a reload does not serve them again.
 session_skips = st.session_state.setdefault("skipped", [])
@@ -257,6 +272,7 @@ def save(verdict: str, rendered_for: int) -> None:
             example_id,
             annotator,
             version.id,
+            actor=actor,
             verdict=verdict,
             label=None if label in (None, view.label) else int(label),
             explanation_method=method,
@@ -361,6 +377,8 @@ with right:
         "Keys: 1 right reason · 2 wrong reason · X clear · S skip · B back to the previous one"
     )
     history = services.feedback_history(example_id)
+    if not services.can(actor, pid, "see_all"):  # an annotator sees their own judgements only
+        history = [f for f in history if f.annotator == annotator]
     if history:
         with st.expander(f"History of this example ({len(history)})"):
             st.dataframe(

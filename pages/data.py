@@ -18,6 +18,7 @@ from xil import services
 MAX_LISTED = 200  # problems shown on the page; the count says how many there are
 
 ui.setup("Data")
+ui.require_permission("import")
 st.title("Data")
 try:
     caps = services.upload_limits()
@@ -74,7 +75,9 @@ if upload is not None and st.button("Import", type="primary"):
             st.error(ui.md(f"Resize takes HxW, like 28x28, not {resize!r}."))
             st.stop()
     with st.spinner("Checking every image..."):
-        project, report = services.import_image_folder(upload, name=name.strip() or Path(upload.name).stem, resize=size)
+        project, report = services.import_image_folder(
+            upload, name=name.strip() or Path(upload.name).stem, resize=size, actor=ui.actor()
+        )
     if project is None:
         refused(f"{len(report.errors)} problem(s); nothing was imported.", report.errors)
     else:
@@ -129,6 +132,7 @@ if text_upload is not None:
             text_column=text_column,
             label_column=label_column,
             id_column=id_column,
+            actor=ui.actor(),
         )
         if project is None:
             refused(f"{len(report.errors)} problem(s); nothing was imported.", report.errors)
@@ -163,6 +167,7 @@ if prompt_upload is not None and st.button("Import prompts", type="primary"):
                     name=prompt_name.strip() or None,
                     generator=generator.strip() or None,
                     generation=services.GenerationConfig(k=int(k)),
+                    actor=ui.actor(),
                 )
         except services.PromptFileError as exc:  # the lines name the file as uploaded, not the temporary copy
             refused(
@@ -180,7 +185,7 @@ folder = st.text_input("Folder on the server with t10k-images-idx3-ubyte[.gz] an
 if folder and st.button("Create Decoy-MNIST project"):
     start_import()
     try:
-        project = services.import_mnist(folder, name=f"Decoy-MNIST ({Path(folder).name})")
+        project = services.import_mnist(folder, name=f"Decoy-MNIST ({Path(folder).name})", actor=ui.actor())
     except (FileNotFoundError, ValueError) as exc:
         st.error(ui.md(str(exc)))
         st.stop()

@@ -16,7 +16,8 @@ if services.get_project(pid).task != "ranking":
     st.info("This project is not a ranking project: pick *Ranking demo* (or your own prompt file) in the sidebar.")
     st.stop()
 
-annotator = st.session_state.get("annotator", "")
+actor = ui.actor()
+annotator = ui.annotator()
 done, total = ranking.progress(pid)
 st.progress(done / total if total else 0.0, text=f"{done} of {total} prompts ranked")
 skipped = st.session_state.setdefault("rank_skipped", [])
@@ -122,6 +123,7 @@ def save() -> None:
             all_bad=st.session_state.get(f"all_bad-{example_id}", False),
             correction=st.session_state.get(f"correction-{example_id}", ""),
             reward_model_version_id=item.model_version_id,
+            actor=actor,
         )
     except ValueError as exc:
         st.session_state["rank_flash"] = ("error", ui.md(str(exc)))

@@ -34,6 +34,15 @@ if query and query[0].strip():
 with st.form("rule", clear_on_submit=True):
     rule = st.text_area("Add a rule")
     if st.form_submit_button("Add rule") and rule.strip():
-        st.success(f"Added correction {revision.add_correction(rule, 'rule')}.")
+        # a signed-in annotator's rule belongs to the project they work on
+        project_id = st.session_state.get("project_id") if ui.actor() else None
+        try:
+            added = revision.add_correction(
+                rule, "rule", project_id=project_id, annotator=ui.annotator() or None, actor=ui.actor()
+            )
+        except ValueError as exc:
+            st.error(ui.md(str(exc)))
+        else:
+            st.success(f"Added correction {added}.")
 n = len(revision.load_index())
 st.caption(f"{n:,} correction{'' if n == 1 else 's'} in the corpus.")
