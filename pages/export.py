@@ -52,7 +52,7 @@ if st.button("Prepare export", type="primary", disabled=n == 0):
         if rows == "preferences":
             from xil.services import ranking
 
-            path = ranking.export_preferences(pid, Path(tmp) / name)
+            path = ranking.export_preferences(pid, Path(tmp) / name, actor=ui.actor())
         else:
             path = services.export_feedback(pid, Path(tmp) / name, fmt=fmt, masks=masks, actor=actor)
         st.session_state["export"] = (pid, name, path.read_bytes())

@@ -167,6 +167,19 @@ def test_set_review_and_correct(xil_home):
     assert ("operator", "feedback_reviewed") in actions and ("otto", "feedback_corrected") in actions
 
 
+def test_an_annotator_whose_judgement_was_corrected_may_judge_again(xil_home):
+    pid, (e1, *_) = small_project(overlap=2)
+    rita = team(pid)["rita"]
+    bob = judge(e1, "bob")
+    judge(e1, "ada")
+    review.correct(bob.id, actor=rita, verdict="right_reason")  # three people wrote on e1: overlap 2 is full
+    with pytest.raises(ValueError, match="already"):
+        judge(e1, "cid")
+    again = judge(e1, "bob", "wrong_reason", irrelevant=mask((2, 2)))
+    assert again.supersedes_id is None  # bob's row is superseded; his new one stands beside the reviewer's
+    assert {r.annotator for r in feedback_store.current_rows(pid)} == {"ada", "bob", "rita"}
+
+
 def test_an_annotator_may_not_review_train_or_export(xil_home, tmp_path):
     pid, (e1, *_) = small_project()
     people = team(pid)

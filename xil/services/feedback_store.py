@@ -278,13 +278,16 @@ def store_feedback(example: Example, annotator: str, **fields) -> Feedback:
     a unique index on ``supersedes_id`` guards the rest.
 
     A new annotator's first judgement is refused once the project's overlap is reached (re-judging
-    one's own example always goes through); the annotator's lease on the example ends with the save."""
+    an example one judged before always goes through); the annotator's lease on the example ends with the save."""
     with session_scope(write=True) as session:
         session.get(Example, example.id, with_for_update=True)
         previous = session.scalar(
             current_query(example.project_id).where(Feedback.example_id == example.id, Feedback.annotator == annotator)
         )
-        if previous is None:
+        wrote_before = previous is not None or session.scalar(
+            select(func.count()).where(Feedback.example_id == example.id, Feedback.annotator == annotator)
+        )
+        if not wrote_before:  # one whose judgement a reviewer corrected may judge the example again
             overlap = session.scalar(select(Project.overlap).where(Project.id == example.project_id)) or 1
             others = judges(session, example.id)
             if others >= overlap:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlmodel import col
 
@@ -13,7 +14,7 @@ from db import Example, Feedback, ModelVersion, session_scope
 from xil.data.prompts import PromptDataset
 from xil.ranking.metrics import kendall_tau
 from xil.ranking.pairs import pairs_from_ranking
-from xil.services.access import Actor, judge_name
+from xil.services.access import Actor, audit, judge_name, require
 from xil.services.adapters.ranking import RankingAdapter, groups
 from xil.services.assignment import open_examples, serve
 from xil.services.catalog import dataset, get_example
@@ -138,11 +139,14 @@ def _explain(
     return explain_preference(model, tokenizer, prompt, chosen, rejected, max_length=max_length)
 
 
-def export_preferences(project_id: int, path) -> None:
+def export_preferences(project_id: int, path, actor: Actor | None = None) -> Path:
     """The rankings as TRL reward / DPO pairs: ``prompt``, ``chosen``, ``rejected``."""
     from xil.ranking.export import to_preference_rows, write_preference_dataset
 
-    return write_preference_dataset(to_preference_rows(groups(project_id)), path)
+    require(actor, project_id, "export")
+    written = write_preference_dataset(to_preference_rows(groups(project_id)), path)
+    audit(actor, "export", project_id, rows="preference pairs", file=written.name)
+    return written
 
 
 # --- review: an annotator's own rankings, to go back to and edit -------------------------------------
