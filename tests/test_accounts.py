@@ -366,3 +366,42 @@ def test_the_local_studio_has_no_sign_in(demo, monkeypatch):
     assert not at.exception
     assert [t.label for t in at.sidebar.text_input] == ["Annotator"]
     assert {"Train", "Data", "Export"} <= links(at)
+
+
+def signed_in_user(email: str) -> dict:
+    """Stands in for ``st.user`` after a single sign-on login."""
+    return {"is_logged_in": True, "email": email, "name": "Someone"}
+
+
+AUTH = {"client_id": "xil", "client_secret": "s", "redirect_uri": "http://localhost:8501/oauth2callback"}
+
+
+def test_single_sign_on_replaces_the_form_and_matches_accounts_by_e_mail(demo, monkeypatch):
+    import streamlit
+
+    services.accounts.add_user("olga", "owner", password=PASSWORD)
+    services.accounts.add_user("bob", "annotator", email="Bob@Lab.org")
+    services.accounts.add_member(demo.project_id, "bob")
+    monkeypatch.setenv("XIL_START_WORKER", "0")
+    monkeypatch.setenv("XIL_AUTH", "on")
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.secrets["auth"] = AUTH
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [b.label for b in at.button] == ["Sign in with single sign-on"]
+    assert not at.text_input  # no password form
+
+    monkeypatch.setattr(streamlit, "user", signed_in_user("bob@lab.org"))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.secrets["auth"] = AUTH
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Signed in as **bob** (annotator on this project)" in m.value for m in at.sidebar.markdown)
+
+    monkeypatch.setattr(streamlit, "user", signed_in_user("eve@elsewhere.org"))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.secrets["auth"] = AUTH
+    at.run()
+    assert any("No active account has the e-mail address" in e.value for e in at.error)
+    assert not at.metric

@@ -192,7 +192,7 @@ def _sign_in() -> None:
     cookie = st.context.cookies.get(COOKIE)
     if state.get("xil_token") is None:
         if providers is not None:
-            if st.user.is_logged_in and (found := services.accounts.actor_for_email(st.user.get("email") or "")):
+            if st.user.get("is_logged_in") and (found := services.accounts.actor_for_email(st.user.get("email") or "")):
                 state["xil_token"] = services.accounts.session_token(found)
         elif cookie and cookie not in state.get("xil_dead", ()):
             state["xil_token"] = cookie
@@ -240,7 +240,7 @@ def _password_form() -> None:
 
 
 def _single_sign_on(providers: list[str | None]) -> None:
-    if st.user.is_logged_in:
+    if st.user.get("is_logged_in"):  # (an attribute error where the login is not set up)
         email = st.user.get("email") or "(none given)"
         st.error(
             f"No active account has the e-mail address {md(email)}: ask an owner to add one "
@@ -256,13 +256,16 @@ def _single_sign_on(providers: list[str | None]) -> None:
 
 
 def _sign_out() -> None:
-    """Forget the session (the cookie is cleared by the sign-in page that follows)."""
+    """The sign-out button's callback: forget the session (the sign-in page that follows clears the
+    cookie; single sign-on signs out of the provider's session too)."""
     dead = [*st.session_state.get("xil_dead", ()), st.session_state.get("xil_token")]
     cookie = st.context.cookies.get(COOKIE)
-    st.session_state.clear()
+    for key in list(st.session_state.keys()):  # each key: clear() lets a page switch bring old keys back
+        del st.session_state[key]
     st.session_state["xil_dead"] = [*dead, cookie] if cookie else dead
     st.session_state["xil_signed_out"] = True
-    st.query_params.clear()
+    if _oidc_providers() is not None:
+        st.logout()
 
 
 def _account(who: services.Actor, project_id: int | None) -> None:
@@ -273,11 +276,7 @@ def _account(who: services.Actor, project_id: int | None) -> None:
         if project_id
         else f"Signed in as **{md(who.name)}**"
     )
-    if st.sidebar.button("Sign out", key="sign_out", icon=":material/logout:"):
-        _sign_out()
-        if _oidc_providers() is not None:
-            st.logout()
-        st.rerun()
+    st.sidebar.button("Sign out", key="sign_out", icon=":material/logout:", on_click=_sign_out)
 
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^])")
