@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 from xil import services
+from xil.services import feedback_store
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (make test installs it)")
@@ -175,3 +176,51 @@ def test_the_owner_sees_every_page(browser, server):
     _sign_in(page, "olga", PASSWORD)
     page.get_by_text("Signed in as").wait_for()
     assert set(OWNER_ONLY) <= _sidebar_links(page)
+
+
+def _judgements(project_id: int) -> dict[int, dict[str, tuple]]:
+    """``{example id: {annotator: (verdict, label, review status)}}`` of the current judgements."""
+    by_example: dict[int, dict[str, tuple]] = {}
+    for row in feedback_store.current_rows(project_id):
+        by_example.setdefault(row.example_id, {})[row.annotator] = (row.verdict, row.label, row.review_status)
+    return by_example
+
+
+def test_two_annotators_disagree_and_a_reviewer_resolves_it_first(browser, server, demo):
+    services.set_overlap(demo.project_id, 2)
+    ada, alan = _new_tab(browser), _new_tab(browser)  # two browser contexts: two people
+    for page, name in ((ada, "ada"), (alan, "alan")):
+        page.goto(f"{server}/annotate")
+        _sign_in(page, name, PASSWORD)
+        page.get_by_role("button", name="Right reason").wait_for()
+    # with overlap 2 both are served the queue's first example: ada keeps the label, alan corrects it
+    ada.get_by_role("button", name="Right reason").click()
+    ada.get_by_text("Saved feedback").wait_for()
+    alan.get_by_role("combobox", name="Correct label").click()
+    options = alan.get_by_role("option")
+    options.filter(has_not_text="dataset label").first.click()
+    alan.get_by_role("button", name="Wrong reason").click()
+    alan.get_by_text("Saved feedback").wait_for()
+
+    shared = {e: j for e, j in _judgements(demo.project_id).items() if len(j) == 2}
+    assert len(shared) == 1, _judgements(demo.project_id)
+    example_id, judged = next(iter(shared.items()))
+    assert judged["ada"][:2] == ("right_reason", None)
+    assert judged["alan"][0] == "wrong_reason" and judged["alan"][1] is not None
+    name = services.get_example(example_id).name
+
+    rita = _new_tab(browser)
+    rita.goto(f"{server}/review")
+    _sign_in(rita, "rita", PASSWORD)
+    heading = rita.get_by_test_id("stMain").get_by_role("heading", level=4).first
+    heading.get_by_text("disagreement").wait_for()  # the first example shown is the disagreement
+    assert name in heading.inner_text()
+    rita.get_by_role("button", name="Accept").first.click()  # ada's judgement: the first column
+    rita.get_by_text("accepted.").wait_for()
+    rita.get_by_role("button", name="Reject").nth(1).click()  # alan's
+    rita.get_by_text("rejected.").wait_for()
+    statuses = {who: j[2] for who, j in _judgements(demo.project_id)[example_id].items()}
+    assert statuses == {"ada": "accepted", "alan": "rejected"}
+    # annotators may not review: the page refuses them
+    ada.goto(f"{server}/review")
+    ada.get_by_text("does not allow you to review").wait_for()
