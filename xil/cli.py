@@ -507,13 +507,17 @@ def train(
     arch: str = typer.Option("mlp", help="An image architecture (`xil methods`).", **_names("models")),
     epochs: int = typer.Option(30),
     lam: float | None = typer.Option(None, "--lambda", help="Penalty weight (default: automatic)."),
+    feedback: str = typer.Option(
+        "all", help="Feedback to train on: all, accepted (by a reviewer) or consensus (the annotators' majority)."
+    ),
 ) -> None:
     """Queue a training job (run it with `xil worker`)."""
     from xil import services
     from xil.train import TrainConfig
 
     try:
-        job = services.queue_training(project, TrainConfig(method=method, arch=arch, epochs=epochs, lambda_=lam))
+        cfg = TrainConfig(method=method, arch=arch, epochs=epochs, lambda_=lam, feedback=feedback)
+        job = services.queue_training(project, cfg)
     except ValueError as exc:
         _fail(str(exc))
     typer.echo(f"queued job {job.id}")
