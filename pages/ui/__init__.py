@@ -62,15 +62,6 @@ NAV_PERMISSION = {
     "pages/export.py": "export",
     "pages/review.py": "review",
 }
-ALLOWS = {  # how a refusal names the permission
-    "judge": "judge examples",
-    "review": "review feedback",
-    "see_all": "see everyone's feedback",
-    "import": "import data",
-    "train": "train models",
-    "export": "export feedback",
-    "manage": "change members and settings",
-}
 APP_ROOT = Path(__file__).resolve().parents[2]
 COOKIE = "xil_session"
 
@@ -145,7 +136,7 @@ def require_permission(permission: str) -> None:
     where = f"your role on this project is {role}" if role else "you are not a member of this project"
     st.error(
         f"Signed in as {md(who.name)}, {where}: your role does not allow you to "
-        f"{ALLOWS.get(permission, permission)}. Ask an owner if you need to.",
+        f"{services.PERMISSION_WHAT.get(permission, permission)}. Ask an owner if you need to.",
         icon=":material/lock:",
     )
     st.stop()

@@ -18,6 +18,7 @@ from xil.ranking.generate import GenerationConfig
 from xil.ranking.prompts import PromptFileError
 from xil.services import accounts, ranking, review, revision
 from xil.services.access import (
+    PERMISSION_WHAT,
     ROLES,
     Actor,
     PermissionDenied,
@@ -95,6 +96,7 @@ from xil.services.training import (
 from xil.services.versions import get_model_version, latest_model_version, list_model_versions
 
 __all__ = [
+    "PERMISSION_WHAT",
     "ROLES",
     "Actor",
     "PermissionDenied",

@@ -27,7 +27,7 @@ PERMISSIONS = {
     "reviewer": frozenset({"judge", "review", "see_all"}),
     "owner": frozenset({"judge", "review", "see_all", "import", "train", "export", "manage"}),
 }
-WHAT = {  # how a refusal names the permission
+PERMISSION_WHAT = {  # how a refusal names the permission
     "judge": "judge examples",
     "review": "review feedback",
     "see_all": "see everyone's feedback",
@@ -86,7 +86,9 @@ def require(actor: Actor | None, project_id: int, permission: str) -> None:
         raise PermissionDenied(f"{actor.name} is not a member of project {project_id}")
     if permission not in PERMISSIONS[role]:
         needs = next(r for r in ROLES if permission in PERMISSIONS[r])
-        raise PermissionDenied(f"{actor.name} is {role} on this project: to {WHAT[permission]} takes a {needs}")
+        raise PermissionDenied(
+            f"{actor.name} is {role} on this project: to {PERMISSION_WHAT[permission]} takes a {needs}"
+        )
 
 
 def require_owner(actor: Actor | None, what: str) -> None:
