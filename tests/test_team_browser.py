@@ -154,9 +154,8 @@ def test_an_annotator_signs_in_keeps_the_session_over_a_reload_and_signs_out(bro
     assert services.accounts.actor_from_token(_session_cookie(page)).name == "ada"
 
     page.reload()  # a new connection: the cookie signs her in again
-    page.get_by_text("Signed in as").wait_for()
+    page.get_by_role("button", name="Sign out").wait_for()  # (the caption can come a moment before it)
     assert page.get_by_role("button", name="Sign in").count() == 0
-    assert page.get_by_role("button", name="Sign out").count() == 1
 
     page.goto(f"{server}/train")  # a typed URL does not help
     page.get_by_text("does not allow you to train").wait_for()
