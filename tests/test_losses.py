@@ -36,15 +36,17 @@ def rrr_by_hand(model: nn.Module, x: torch.Tensor, mask: torch.Tensor) -> torch.
 
 
 def hint_by_hand(model: nn.Module, x: torch.Tensor, y: torch.Tensor, relevant: torch.Tensor) -> torch.Tensor:
-    """d/dx log softmax_y = W^T (e_y - p); map = |grad| scaled to max 1; mean squared distance to R."""
+    """d/dx log softmax_y = W^T (e_y - p); map = |grad| min-max scaled to [0, 1]; summed squared
+    distance to R (the typology's mse_loss(..., reduction="sum"))."""
     lin = model[1]
     w, b = lin.weight.detach(), lin.bias.detach()
     p = torch.softmax(x.flatten(1) @ w.T + b, dim=1)
     grad = (F.one_hot(y, K).to(p.dtype) - p) @ w
     maps = grad.abs()
-    maps = maps / maps.amax(dim=1, keepdim=True)
+    maps = maps - maps.amin(dim=1, keepdim=True)
+    maps = maps / (maps.amax(dim=1, keepdim=True) + 1e-6)
     has_mask = relevant.flatten(1).any(dim=1).to(p.dtype)
-    return (maps - relevant.flatten(1)).pow(2).mean(dim=1) * has_mask
+    return (maps - relevant.flatten(1)).pow(2).sum(dim=1) * has_mask
 
 
 def test_registry_names_every_method():
@@ -182,16 +184,20 @@ def test_rrr_g_is_zero_with_an_empty_mask(cnn_batch):
 
 
 def test_rrr_g_with_full_mask_equals_sum_of_squared_normalised_grad_cam(cnn_batch):
-    from captum.attr import LayerAttribution, LayerGradCam
+    from captum.attr import LayerGradCam
 
     model, x, y = cnn_batch
-    _, penalty = rrr_gradcam.terms(model, x, y, torch.ones(4, 8, 8))
+    logits, penalty = rrr_gradcam.terms(model, x, y, torch.ones(4, 8, 8))
     assert penalty.sum().item() > 0
-    # an independent Grad-CAM (captum's) gives the same value
-    cam = LayerGradCam(model, model.conv_layer).attribute(x, target=y, relu_attributions=True)
-    cam = LayerAttribution.interpolate(cam, (8, 8), "bilinear")[:, 0].detach()
-    peak = cam.flatten(1).amax(dim=1).clamp_min(1e-8)
-    expected = (cam / peak[:, None, None]).pow(2).flatten(1).sum(dim=1)
+    # an independent Grad-CAM (captum's, as the XIL typology calls it): predicted class, no ReLU,
+    # at the layer's resolution (the full mask downsampled is all ones), min-max scaled
+    predicted = logits.argmax(1)
+    cam = LayerGradCam(model, model.conv_layer).attribute(x, target=predicted, relu_attributions=False)
+    cam = cam[:, 0].detach()
+    assert cam.shape == (4, 4, 4)
+    cam = cam - cam.flatten(1).amin(dim=1)[:, None, None]
+    cam = cam / (cam.flatten(1).amax(dim=1)[:, None, None] + 1e-6)
+    expected = cam.pow(2).flatten(1).sum(dim=1)
     torch.testing.assert_close(penalty.detach(), expected, rtol=1e-4, atol=1e-5)
 
 
@@ -251,3 +257,245 @@ def test_counterexamples_are_reproducible_with_a_generator():
     c, _ = counterexamples.augment(x, y, mask, torch.Generator().manual_seed(8))
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
+
+
+# --- Grad-CAM penalties as the XIL typology builds them -------------------------------------------
+
+
+class _IdentityConv(nn.Module):
+    """conv_layer = a 1x1 identity convolution, then one linear layer: Grad-CAM for class k is
+    mean(W_k) * x, so the map is set by the input and the weights by hand."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.conv_layer = nn.Conv2d(1, 1, 1, bias=False)
+        with torch.no_grad():
+            self.conv_layer.weight.fill_(1.0)
+        self.fc = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
+        with torch.no_grad():
+            self.fc.weight.copy_(weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv_layer(x).flatten(1))
+
+
+def test_rrr_g_penalises_a_negative_decoy_attribution_without_relu():
+    # class 0 is predicted (positive weights); its Grad-CAM is x: the decoy cell is negative
+    weight = torch.stack([torch.full((16,), 1.0), torch.full((16,), -1.0)])
+    model = _IdentityConv(weight)
+    x = torch.ones(1, 1, 4, 4)
+    x[0, 0, 0, 0] = -1.0  # the decoy: negative Grad-CAM
+    x[0, 0, 3, 3] = -2.0  # the map's minimum lies elsewhere
+    decoy = torch.zeros(1, 4, 4)
+    decoy[0, 0, 0] = 1.0
+    logits, penalty = rrr_gradcam.terms(model, x, torch.tensor([1]), decoy)  # y=1, predicted 0
+    assert logits.argmax(1).item() == 0
+    # min-max: (-1 - -2) / (1 - -2) = 1/3 at the decoy; a ReLU'd map would read 0 there
+    torch.testing.assert_close(penalty.detach(), torch.tensor([(1 / 3) ** 2]), rtol=1e-4, atol=1e-6)
+    relu_cam = rrr_gradcam.grad_cam(model, x, relu=True)[1]
+    assert relu_cam[0, 0, 0].item() == 0.0
+
+
+def test_rrr_g_uses_the_predicted_class_not_the_label():
+    weight = torch.stack([torch.full((16,), 1.0), torch.full((16,), -1.0)])
+    model = _IdentityConv(weight)
+    x = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(0)) + 0.1
+    mask = torch.ones(2, 4, 4)
+    _, as_label_0 = rrr_gradcam.terms(model, x, torch.tensor([0, 0]), mask)
+    _, as_label_1 = rrr_gradcam.terms(model, x, torch.tensor([1, 1]), mask)
+    torch.testing.assert_close(as_label_0, as_label_1)  # the label does not matter
+
+
+def test_rrr_g_downsamples_the_mask_to_the_grad_cam_resolution():
+    from xil.feedback.attributions import downsample
+    from xil.models import SimpleConvNet
+
+    mask = torch.zeros(2, 28, 28)
+    mask[0, :4, :4] = 1.0  # a Decoy-MNIST swatch in the top-left corner
+    small = downsample(mask, (8, 8))
+    assert small.shape == (2, 8, 8)
+    assert small[0, 0, 0].item() > 0.5 and small[0].flatten()[1:].max().item() < 0.5
+    assert small[1].abs().sum().item() == 0.0
+    assert small[0, 0, 0].item() == 1.0  # the corner cell is all swatch
+    torch.manual_seed(0)
+    model = SimpleConvNet((1, 28, 28), 10)
+    x = torch.rand(2, 1, 28, 28)
+    _, cam = rrr_gradcam.grad_cam(model, x)
+    assert cam.shape == (2, 8, 8)  # the last convolution's resolution
+    _, penalty = rrr_gradcam.terms(model, x, torch.tensor([0, 1]), mask)
+    assert penalty.shape == (2,) and penalty[0].item() > 0 and penalty[1].item() == 0.0
+    penalty.sum().backward()
+    assert model.conv_layer.weight.grad.abs().sum().item() > 0
+
+
+def test_hint_is_zero_when_the_grad_cam_equals_the_relevant_mask():
+    weight = torch.stack([torch.full((16,), 1.0), torch.full((16,), -1.0)])
+    model = _IdentityConv(weight)
+    relevant = torch.zeros(1, 4, 4)
+    relevant[0, 1:3, 1:3] = 1.0
+    x = relevant[:, None].clone()  # Grad-CAM of class 0 = x = the mask
+    _, penalty = hint.terms(model, x, torch.tensor([0]), relevant)
+    assert penalty.item() < 1e-8
+    _, wrong = hint.terms(model, x, torch.tensor([1]), relevant)  # class 1's map is -x: inverted
+    assert wrong.item() == pytest.approx(16.0, rel=1e-4)  # every pixel off by one, summed
+
+
+def test_hint_on_an_mlp_is_zero_when_the_input_gradient_equals_the_relevant_mask():
+    relevant = torch.zeros(1, 2, 2)
+    relevant[0, 0, :] = 1.0
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2, bias=False))
+    with torch.no_grad():  # d/dx log p_0 = (1 - p_0)(w_0 - w_1): proportional to the mask
+        model[1].weight.copy_(torch.stack([relevant.flatten(), torch.zeros(4)]))
+    x = torch.rand(1, 1, 2, 2)
+    _, penalty = hint.terms(model, x, torch.tensor([0]), relevant)
+    assert penalty.item() < 1e-8
+
+
+def test_hint_upsamples_grad_cam_to_the_mask_and_sums_the_squared_error():
+    from xil.models import SimpleConvNet
+
+    torch.manual_seed(0)
+    model = SimpleConvNet((1, 28, 28), 10)
+    x = torch.rand(3, 1, 28, 28)
+    relevant = torch.zeros(3, 28, 28)
+    relevant[:2, 8:20, 8:20] = 1.0
+    _, penalty = hint.terms(model, x, torch.tensor([0, 1, 2]), relevant)
+    assert penalty.shape == (3,) and penalty[2].item() == 0.0
+    assert 0 < penalty[0].item() <= 28 * 28  # a sum over 784 pixels of squares of values in [-1, 1]
+
+
+# --- convnet (the typology's SimpleConvNet) ---------------------------------------------------------
+
+
+def test_convnet_has_the_typology_shapes():
+    from xil import models
+    from xil.models import SimpleConvNet
+
+    model = models.build("convnet", (1, 28, 28), 10)
+    assert isinstance(model, SimpleConvNet) and models.has_conv(model)
+    assert models.REGISTRY["convnet"].conv
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [(1, 20, (5, 5)), (20, 50, (5, 5))]
+    assert model.conv_layer is convs[1]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert [(lin.in_features, lin.out_features) for lin in linears] == [(800, 256), (256, 10)]
+    assert model(torch.rand(5, 1, 28, 28)).shape == (5, 10)
+    assert models.build("convnet", (3, 32, 32), 4)(torch.rand(2, 3, 32, 32)).shape == (2, 4)  # RGB, 32x32
+    with pytest.raises(ValueError, match="at least 16x16"):
+        models.build("convnet", (1, 8, 8), 10)
+
+
+def test_convnet_trains_with_each_feedback_method():
+    from xil.train import TrainConfig, TrainData, train
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(32, 1, 28, 28, generator=g)
+    y = torch.arange(32) % 10
+    irrelevant = torch.zeros(32, 28, 28)
+    irrelevant[:, :4, :4] = 1.0
+    relevant = torch.zeros(32, 28, 28)
+    relevant[:, 8:20, 8:20] = 1.0
+    data = TrainData(x, y, irrelevant=irrelevant, relevant=relevant)
+    for method in ("none", "rrr", "rrr_g", "hint", "ce"):
+        cfg = TrainConfig(method=method, arch="convnet", epochs=1, batch_size=16, device="cpu")
+        model, history = train(cfg, data)
+        assert model(x[:2]).shape == (2, 10)
+        assert history[0]["ce"] > 0 and history[0]["loss"] == history[0]["loss"], method  # finite
+        if method in ("rrr", "rrr_g", "hint"):
+            assert history[0]["lambda_"] > 0 and history[0]["penalty"] > 0, method
+
+
+# --- automatic lambda: one rule --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch,method", [("mlp", "rrr"), ("mlp", "hint"), ("cnn", "rrr_g"), ("convnet", "hint")])
+def test_automatic_lambda_sets_the_initial_penalty_to_a_multiple_of_the_initial_cross_entropy(arch, method):
+    import copy
+
+    from xil import models
+    from xil.train import TrainConfig, TrainData, train
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(48, 1, 28, 28, generator=g)
+    y = torch.arange(48) % 10
+    mask = torch.zeros(48, 28, 28)
+    mask[:12, :4, :4] = 1.0  # a quarter of the examples marked
+    if method == "hint":
+        mask[:12, 6:22, 6:22] = 1.0
+    data = TrainData(x, y, irrelevant=mask, relevant=mask)
+    torch.manual_seed(0)
+    initial = models.build(arch, (1, 28, 28), 10)
+    start = copy.deepcopy(initial)
+    cfg = TrainConfig(method=method, arch=arch, epochs=1, batch_size=16, device="cpu")
+    _, history = train(cfg, data, init=initial)
+    lam = history[0]["lambda_"]
+    ce0 = F.cross_entropy(start(x), y).item()
+    p0 = feedback.REGISTRY[method].terms(start, x, y, mask)[1].mean().item()
+    assert lam * p0 == pytest.approx(feedback.REGISTRY[method].lambda_scale * ce0, rel=1e-3)
+    # a config's lambda_scale replaces the method's multiple; a fixed lambda_ skips the calibration
+    _, scaled = train(TrainConfig(**{**cfg.to_dict(), "lambda_scale": 2.0}), data, init=copy.deepcopy(start))
+    assert scaled[0]["lambda_"] == pytest.approx(2 * lam / feedback.REGISTRY[method].lambda_scale, rel=1e-6)
+    _, fixed = train(TrainConfig(**{**cfg.to_dict(), "lambda_": 5.0}), data, init=copy.deepcopy(start))
+    assert fixed[0]["lambda_"] == 5.0
+
+
+def test_automatic_lambda_counts_only_marked_examples_and_skips_without_any():
+    from xil.train import TrainConfig, TrainData, train
+
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(40, 1, 28, 28, generator=g)
+    y = torch.arange(40) % 10
+    none = TrainData(x, y, irrelevant=torch.zeros(40, 28, 28))
+    _, history = train(TrainConfig(method="rrr", epochs=1, batch_size=20, device="cpu"), none)
+    assert history[0]["lambda_"] is None and history[0]["penalty"] == 0
+    few = torch.zeros(40, 28, 28)
+    few[:2, :4, :4] = 1.0  # 2 of 40 marked: lambda grows so the penalty still weighs the same
+    many = torch.zeros(40, 28, 28)
+    many[:, :4, :4] = 1.0
+    cfg = TrainConfig(method="rrr", epochs=1, batch_size=20, device="cpu")
+    _, sparse = train(cfg, TrainData(x, y, irrelevant=few))
+    _, dense = train(cfg, TrainData(x, y, irrelevant=many))
+    assert sparse[0]["lambda_"] > 5 * dense[0]["lambda_"]
+
+
+# --- benchmarks: seeds and interaction efficiency ----------------------------------------------------
+
+
+def test_bench_aggregate_reports_mean_std_and_runs_per_key():
+    from xil.bench.decoy import aggregate
+
+    runs = [
+        {
+            "seed": 0,
+            "n_train": 8,
+            "clean_acc": 0.9,
+            "methods": {"rrr": {"acc": 0.8, "lambda": None}, "x": {"skipped": "no"}},
+        },
+        {
+            "seed": 1,
+            "n_train": 8,
+            "clean_acc": 0.7,
+            "methods": {"rrr": {"acc": 0.6, "lambda": None}, "x": {"skipped": "no"}},
+        },
+    ]
+    out = aggregate(runs)
+    assert out["seeds"] == [0, 1] and out["n_train"] == 8
+    assert out["clean_acc"] == pytest.approx(0.8) and out["clean_acc_std"] == pytest.approx(0.1)
+    assert out["clean_acc_runs"] == [0.9, 0.7]
+    assert out["methods"]["rrr"]["acc"] == pytest.approx(0.7) and out["methods"]["rrr"]["acc_std"] == pytest.approx(0.1)
+    assert out["methods"]["rrr"]["lambda"] is None and out["methods"]["x"] == {"skipped": "no"}
+    curves = aggregate([{"seed": 0, "n": [1, 2], "acc": [0.5, 0.6]}, {"seed": 1, "n": [1, 2], "acc": [0.7, 0.6]}])
+    assert curves["n"] == [1, 2]
+    assert curves["acc"] == pytest.approx([0.6, 0.6]) and curves["acc_std"] == pytest.approx([0.1, 0.0])
+
+
+def test_bench_efficiency_gives_one_curve_per_method_with_one_entry_per_n():
+    from xil.bench import efficiency
+
+    result = efficiency.run(dataset="digits", arch="mlp", device="cpu", epochs=1, methods=["ce", "rrr_g"], ns=[0, 5])
+    assert result["n"] == [0, 5] and result["n_train"] > 5
+    assert 0 <= result["clean_acc"] <= 1 and 0 <= result["vanilla_acc"] <= 1
+    assert len(result["methods"]["ce"]["acc"]) == 2 and len(result["methods"]["ce"]["wr"]) == 2
+    assert "skipped" in result["methods"]["rrr_g"]  # the MLP has no convolution
+    with pytest.raises(ValueError, match="seeds"):
+        efficiency.run(dataset="digits", seeds=0)

@@ -529,7 +529,8 @@ def bench_decoy(
     data: Path | None = typer.Option(None, help="Folder with MNIST IDX files (for --dataset mnist)."),
     arch: str = typer.Option("mlp", help="An image architecture (`xil methods`).", **_names("models")),
     device: str = typer.Option("auto", help="cpu, cuda or auto."),
-    epochs: int | None = typer.Option(None, help="Default: 64 (MLP) or 30 (CNN)."),
+    epochs: int | None = typer.Option(None, help="Default: 64 (MLP) or 30 (CNN, convnet)."),
+    seeds: int = typer.Option(1, help="Repeat with training seeds 0..N-1; report mean and std."),
     feedback_fraction: str | None = typer.Option(
         None, help="Comma-separated fractions of training examples given feedback, e.g. 0.01,0.1,1."
     ),
@@ -550,6 +551,40 @@ def bench_decoy(
             epochs=epochs,
             methods=[m for m in methods.split(",") if m] or None,
             fractions=[float(f) for f in feedback_fraction.split(",")] if feedback_fraction else None,
+            seeds=seeds,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+@bench_app.command("efficiency")
+def bench_efficiency(
+    dataset: str = typer.Option("digits", help="digits or mnist."),
+    data: Path | None = typer.Option(None, help="Folder with MNIST IDX files (for --dataset mnist)."),
+    arch: str = typer.Option("mlp", help="An image architecture (`xil methods`).", **_names("models")),
+    device: str = typer.Option("auto", help="cpu, cuda or auto."),
+    epochs: int | None = typer.Option(None, help="Default: 64 (MLP) or 30 (CNN, convnet)."),
+    methods: str = typer.Option(
+        "rrr,rrr_g,hint,ce", help="Comma-separated image feedback methods (`xil methods`).", **_names("feedback")
+    ),
+    n: str = typer.Option("25,100,400,1600", "--n", help="Comma-separated numbers of examples with feedback."),
+    seeds: int = typer.Option(1, help="Repeat with training seeds 0..N-1; report mean and std."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Interaction efficiency: accuracy after feedback on n training examples, one curve per method."""
+    from xil.bench import efficiency
+
+    try:
+        result = efficiency.run(
+            dataset=dataset,
+            data=data,
+            arch=arch,
+            device=device,
+            epochs=epochs,
+            methods=[m for m in methods.split(",") if m] or None,
+            ns=[int(v) for v in n.split(",") if v],
+            seeds=seeds,
         )
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))

@@ -1,12 +1,16 @@
 """Decoy benchmark: how much each feedback method repairs a model that learned a decoy shortcut.
 
 Simulated feedback is the true decoy mask (irrelevant) or the digit's own pixels (relevant, for
-HINT) on all, or a fraction of, the training examples.
+HINT: the clean image's pixels above 0, as the XIL typology's Decoy-MNIST) on all, or a fraction of,
+the training examples. ``seeds`` > 1 repeats every run with training seeds 0..N-1 (initialisation,
+shuffling, counterexample noise; the data and its decoys stay those of seed 0) and reports the mean
+with ``*_std`` (population standard deviation) and the per-seed values.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +20,7 @@ from xil import config, data, feedback, models
 from xil.data import ImageDataset
 from xil.train import TrainConfig, TrainData, evaluate, train
 
-DEFAULT_EPOCHS = {"mlp": 64, "cnn": 30}
+DEFAULT_EPOCHS = {"mlp": 64, "cnn": 30, "convnet": 30}
 
 
 def _load(dataset: str, folder: Path | None, decoys: bool) -> ImageDataset:
@@ -27,6 +31,40 @@ def _load(dataset: str, folder: Path | None, decoys: bool) -> ImageDataset:
             raise ValueError("--dataset mnist needs --data DIR with MNIST IDX files")
         return data.decoy_mnist(folder, decoys=decoys)
     raise ValueError(f"unknown dataset {dataset!r}; choose digits or mnist")
+
+
+@dataclass
+class Prepared:
+    """A decoy dataset as the benchmarks train on it: decoyed and clean training data with simulated
+    feedback masks (all examples), the test sets and the test images' decoy masks."""
+
+    train: TrainData
+    clean_train: TrainData
+    test: tuple
+    clean_test: tuple
+    test_decoys: np.ndarray
+
+
+def prepare(dataset: str, folder: Path | None) -> Prepared:
+    decoyed = _load(dataset, folder, decoys=True)
+    clean = _load(dataset, folder, decoys=False)
+    tr, te = decoyed.indices("train"), decoyed.indices("test")
+    t = torch.from_numpy
+    irrelevant = t(decoyed.decoy_masks[tr]).float()
+    relevant = t((clean.images[tr, 0] > 0) & ~decoyed.decoy_masks[tr]).float()
+    return Prepared(
+        train=TrainData(t(decoyed.images[tr]), t(decoyed.labels[tr]), irrelevant, relevant),
+        clean_train=TrainData(t(clean.images[tr]), t(clean.labels[tr])),
+        test=(t(decoyed.images[te]), t(decoyed.labels[te])),
+        clean_test=(t(clean.images[te]), t(clean.labels[te])),
+        test_decoys=decoyed.decoy_masks[te],
+    )
+
+
+def skip_reason(method: str, arch: str) -> str | None:
+    if feedback.REGISTRY.lookup(method).needs_conv and not models.REGISTRY.lookup(arch).conv:
+        return f"{feedback.REGISTRY[method].title} needs a convolutional --arch"
+    return None
 
 
 def _run(cfg: TrainConfig, d: TrainData, test: tuple, decoy_masks: np.ndarray) -> dict:
@@ -55,39 +93,88 @@ def run(
     methods: list[str] | None = None,
     fractions: list[float] | None = None,
     seed: int = 0,
+    seeds: int = 1,
 ) -> dict:
+    """One seed: the measured numbers as they are; ``seeds`` > 1: their mean, std and per-seed values."""
     methods = methods or feedback.REGISTRY.names()
     for method in methods:  # refuse an unknown name before training anything
         feedback.REGISTRY.lookup(method)
     models.REGISTRY.lookup(arch)
-    epochs = epochs or DEFAULT_EPOCHS[arch]
-    decoyed = _load(dataset, data, decoys=True)
-    clean = _load(dataset, data, decoys=False)
-    tr, te = decoyed.indices("train"), decoyed.indices("test")
-    t = torch.from_numpy
-    irrelevant = t(decoyed.decoy_masks[tr]).float()
-    relevant = t((clean.images[tr, 0] > 0.1) & ~decoyed.decoy_masks[tr]).float()
-    train_data = TrainData(t(decoyed.images[tr]), t(decoyed.labels[tr]), irrelevant, relevant)
-    test = (t(decoyed.images[te]), t(decoyed.labels[te]))
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1, not {seeds}")
+    epochs = epochs or DEFAULT_EPOCHS.get(arch, 30)
+    runs = [_run_seed(dataset, data, arch, device, epochs, methods, fractions, seed + i) for i in range(seeds)]
+    return runs[0] if seeds == 1 else aggregate(runs)
+
+
+def aggregate(runs: list[dict]) -> dict:
+    """Numbers (or lists of numbers) of the same key across seeds -> mean, ``<key>_std`` and
+    ``<key>_runs``; constant integers and text stay as they are."""
+
+    def numeric(value) -> bool:
+        return value is not None and not isinstance(value, bool) and isinstance(value, int | float)
+
+    def merge(values: list):
+        first = values[0]
+        if isinstance(first, list):
+            return [merge([v[i] for v in values]) for i in range(len(first))]
+        if not isinstance(first, dict):
+            return first
+        out = {}
+        for key in first:
+            items = [v[key] for v in values]
+            ints = [i if isinstance(i, list) else [i] for i in items]
+            constant_int = all(type(e) is int for i in ints for e in i) and all(i == items[0] for i in items)
+            number_lists = all(isinstance(i, list) and i and all(numeric(e) for e in i) for i in items)
+            if constant_int:
+                out[key] = items[0]
+            elif number_lists:
+                array = np.asarray(items, dtype=float)
+                out[key] = [round(float(m), 5) for m in array.mean(axis=0)]
+                out[f"{key}_std"] = [round(float(m), 5) for m in array.std(axis=0)]
+                out[f"{key}_runs"] = items
+            elif constant_int or not all(numeric(i) for i in items):
+                out[key] = merge(items) if isinstance(items[0], dict | list) else items[0]
+            else:
+                array = np.asarray(items, dtype=float)
+                out[key] = round(float(array.mean()), 5)
+                out[f"{key}_std"] = round(float(array.std()), 5)
+                out[f"{key}_runs"] = items
+        return out
+
+    result = merge([{k: v for k, v in r.items() if k != "seed"} for r in runs])
+    result["seeds"] = [r["seed"] for r in runs]
+    return result
+
+
+def _run_seed(
+    dataset: str,
+    data: Path | None,
+    arch: str,
+    device: str,
+    epochs: int,
+    methods: list[str],
+    fractions: list[float] | None,
+    seed: int,
+) -> dict:
+    p = prepare(dataset, data)
+    train_data, test, test_decoys = p.train, p.test, p.test_decoys
+    irrelevant, relevant = train_data.irrelevant, train_data.relevant
     base = TrainConfig(method="none", arch=arch, epochs=epochs, device=device, seed=seed)
 
     def with_(**changes) -> TrainConfig:
         return TrainConfig.from_dict({**base.to_dict(), **changes})
 
-    clean_run = _run(
-        base,
-        TrainData(t(clean.images[tr]), t(clean.labels[tr])),
-        (t(clean.images[te]), t(clean.labels[te])),
-        decoyed.decoy_masks[te],
-    )
-    vanilla = _run(base, train_data, test, decoyed.decoy_masks[te])
+    clean_run = _run(base, p.clean_train, p.clean_test, test_decoys)
+    vanilla = _run(base, train_data, test, test_decoys)
     result = {
         "dataset": dataset,
         "arch": arch,
         "device": config.device(device),
         "epochs": epochs,
-        "n_train": len(tr),
-        "n_test": len(te),
+        "seed": seed,
+        "n_train": len(train_data.y),
+        "n_test": len(test[1]),
         "clean_acc": clean_run["acc"],
         "vanilla_acc": vanilla["acc"],
         "vanilla_wr": vanilla["wr"],
@@ -95,10 +182,10 @@ def run(
         "methods": {},
     }
     for method in methods:
-        if feedback.REGISTRY.lookup(method).needs_conv and not models.REGISTRY.lookup(arch).conv:
-            result["methods"][method] = {"skipped": f"{feedback.REGISTRY[method].title} needs --arch cnn"}
+        if reason := skip_reason(method, arch):
+            result["methods"][method] = {"skipped": reason}
             continue
-        result["methods"][method] = _run(with_(method=method), train_data, test, decoyed.decoy_masks[te])
+        result["methods"][method] = _run(with_(method=method), train_data, test, test_decoys)
     if "rrr" in result["methods"] and "train_s" in result["methods"]["rrr"]:
         result["rrr_step_time_ratio"] = round(result["methods"]["rrr"]["train_s"] / vanilla["train_s"], 2)
     if fractions:
@@ -107,9 +194,9 @@ def run(
         for method in [m for m in ("rrr", "ce") if m in methods]:
             curve[method] = []
             for fraction in fractions:
-                keep = torch.from_numpy(rng.random(len(tr)) < fraction).float()[:, None, None]
+                keep = torch.from_numpy(rng.random(len(train_data.y)) < fraction).float()[:, None, None]
                 partial = TrainData(train_data.x, train_data.y, irrelevant * keep, relevant * keep)
-                run_ = _run(with_(method=method), partial, test, decoyed.decoy_masks[te])
+                run_ = _run(with_(method=method), partial, test, test_decoys)
                 curve[method].append(
                     {"fraction": fraction, "n_feedback": int(keep.sum()), "acc": run_["acc"], "wr": run_["wr"]}
                 )

@@ -17,9 +17,10 @@ class FeedbackMethod:
         name: the registry key, stored on the job row and the model version (``"rrr"``).
         title: what the UI shows.
         mask: which annotation it consumes: ``"irrelevant"`` or ``"relevant"`` regions.
-        needs_conv: whether it needs a convolutional model (``arch="cnn"``), as Grad-CAM penalties do.
-        lambda_scale: automatic lambda: the penalty is set to this times the cross-entropy after the
-            warm-up epoch; None for a method without a penalty (``augment``).
+        needs_conv: whether it needs a convolutional model (``arch="cnn"`` or ``"convnet"``), as Grad-CAM
+            penalties do.
+        lambda_scale: automatic lambda: the penalty is set to this times the cross-entropy of the
+            untrained model (``xil/train/loop.py``); None for a method without a penalty (``augment``).
         terms: ``terms(model, x, y, mask) -> (logits, penalty per example (N,))`` for a penalty method.
         augment: ``augment(x, y, mask, generator) -> (x, y)`` for a method that adds examples instead.
     """

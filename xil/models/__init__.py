@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from xil.models.cnn import SmallCNN
+from xil.models.convnet import SimpleConvNet
 from xil.models.io import load_model
 from xil.models.mlp import RossMLP
 from xil.registry import Registry
@@ -35,6 +36,7 @@ REGISTRY: Registry[Architecture] = Registry(
     [
         Architecture(name="mlp", title="MLP (Ross et al.)", conv=False, build=RossMLP),
         Architecture(name="cnn", title="Small CNN", conv=True, build=SmallCNN),
+        Architecture(name="convnet", title="SimpleConvNet (XIL typology)", conv=True, build=SimpleConvNet),
     ],
 )
 
@@ -48,4 +50,4 @@ def has_conv(model: nn.Module) -> bool:
     return getattr(model, "conv_layer", None) is not None
 
 
-__all__ = ["REGISTRY", "Architecture", "RossMLP", "SmallCNN", "build", "has_conv", "load_model"]
+__all__ = ["REGISTRY", "Architecture", "RossMLP", "SimpleConvNet", "SmallCNN", "build", "has_conv", "load_model"]

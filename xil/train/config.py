@@ -15,15 +15,16 @@ class TrainConfig(Settings):
     Parameters:
         method: the feedback method: "none" (plain cross-entropy) or a name in
             ``xil.feedback.REGISTRY`` (rrr, rrr_g, hint, ce).
-        arch: the model: a name in ``xil.models.REGISTRY`` ("mlp" or "cnn"); rrr_g needs "cnn".
+        arch: the model: a name in ``xil.models.REGISTRY`` ("mlp", "cnn" or "convnet"); rrr_g needs a
+            convolutional one ("cnn" or "convnet").
         epochs: passes over the training examples (at least 1).
         batch_size: examples per optimiser step (at least 1).
         lr: the Adam learning rate (positive).
         weight_decay: Adam's L2 weight decay (0 or more).
-        lambda_: the penalty weight; None scales it automatically after a warm-up epoch (see
-            ``xil/train/loop.py``).
-        lambda_scale: the automatic lambda's target: the penalty is this times the cross-entropy; None
-            uses the method's own default.
+        lambda_: the penalty weight; None sets it automatically before the first step so that the
+            penalty equals the cross-entropy of the untrained model (see ``xil/train/loop.py``).
+        lambda_scale: the automatic lambda's target: the penalty is this times the initial
+            cross-entropy; None uses the method's own default (1 for every image method).
         ce_copies: counterexamples per marked example and epoch (at least 1).
         seed: the random seed of initialisation, shuffling and counterexamples.
         device: "auto" (CUDA when present, else the CPU), "cpu", "cuda" or a device such as "cuda:1".
@@ -33,7 +34,7 @@ class TrainConfig(Settings):
     """
 
     method: str = "rrr"
-    arch: Literal["mlp", "cnn"] = "mlp"
+    arch: Literal["mlp", "cnn", "convnet"] = "mlp"
     epochs: int = 30
     batch_size: int = 64
     lr: float = 1e-3

@@ -1,11 +1,19 @@
 """The training loop for image classifiers with optional feedback penalties or counterexamples.
 
-Automatic lambda: the first epoch is a warm-up with the penalty measured but not applied; then
-lambda is set so that the epoch's mean penalty term equals ``lambda_scale`` times its mean
-cross-entropy (the ratio the XIL typology scales by); each method has a default scale, chosen on
-Decoy-Digits (see the README's benchmark table). Input-gradient penalties differ by orders of
-magnitude between models, datasets and training stages (at initialisation they are tiny, which makes
-a ratio taken there far too large), so neither a fixed default nor a ratio at step 0 works.
+Automatic lambda, one rule for every architecture (the XIL typology's later version,
+``Learner.calculate_normalization_rates``): before the first step, on the untrained model,
+
+    lambda = lambda_scale * CE_0 / (share of marked examples * mean penalty_0 of a marked example)
+
+so that the right-reason loss starts at ``lambda_scale`` times the right-answer loss. It is measured
+on up to ``CALIBRATION`` examples (the penalty on marked ones only, so sparse feedback is weighed as
+full feedback is). ``lambda_scale`` is a per-method constant, the same for every architecture: 1 for
+the min-max normalised Grad-CAM and HINT maps, 0.01 for RRR, whose penalty is nearly zero at
+initialisation (with near-uniform predictions the gradient of the summed log-probabilities almost
+cancels), which makes the bare ratio about 100x too large (README, benchmarks). The former rule took
+the ratio after a warm-up epoch, by when each architecture had learnt the shortcut to a different
+degree: its multiples, tuned on the MLP, were 10x too small for the CNN. A fixed ``lambda_`` skips
+the calibration.
 """
 
 from __future__ import annotations
@@ -61,12 +69,16 @@ def train(
     if cfg.method != "none" and method is None:
         raise ValueError(f"unknown feedback method {cfg.method!r}; choose from none, {', '.join(feedback.REGISTRY)}")
     if method is not None and method.needs_conv and not models.has_conv(model):
-        raise ValueError(f"{method.title} needs a convolutional model (arch 'cnn')")
+        raise ValueError(f"{method.title} needs a convolutional model (arch 'cnn' or 'convnet')")
 
     x, y = data.x.to(device), data.y.to(device)
     mask = data.mask_for(method).to(device) if method is not None else None
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     lam = cfg.lambda_
+    if method is not None and method.terms is not None and lam is None:
+        scale = cfg.lambda_scale if cfg.lambda_scale is not None else method.lambda_scale
+        lam = automatic_lambda(model, method, x, y, mask, generator, device)
+        lam = None if lam is None else scale * lam
     history: list[dict] = []
     n = len(x)
     for epoch in range(1, cfg.epochs + 1):
@@ -95,11 +107,47 @@ def train(
             optimiser.step()
             totals += torch.stack([loss.detach(), ce.detach(), penalty.detach().float()]) * len(idx)
         record = dict(zip(("loss", "ce", "penalty"), (totals / n).tolist(), strict=True))
-        if method is not None and method.terms is not None and lam is None and record["penalty"] > 0:
-            scale = cfg.lambda_scale if cfg.lambda_scale is not None else method.lambda_scale
-            lam = scale * record["ce"] / record["penalty"]
         record.update(epoch=epoch, epochs=cfg.epochs, seconds=time.perf_counter() - started, lambda_=lam)
         history.append(record)
         if progress is not None and progress(record) is False:
             raise Cancelled(f"cancelled after epoch {epoch}")
     return model.eval(), history
+
+
+CALIBRATION = 512  # examples the automatic lambda is measured on (marked ones for the penalty)
+
+
+def automatic_lambda(
+    model: nn.Module,
+    method: feedback.FeedbackMethod,
+    x: Tensor,
+    y: Tensor,
+    mask: Tensor,
+    generator: torch.Generator,
+    device: str,
+    batch_size: int = 128,
+) -> float | None:
+    """``CE_0 / (share marked * penalty_0 per marked example)`` on the untrained model; None when no
+    example is marked (the penalty is zero anyway)."""
+    marked = mask.flatten(1).any(dim=1).nonzero()[:, 0].cpu()
+    if len(marked) == 0:
+        return None
+    picked = marked[torch.randperm(len(marked), generator=generator)[:CALIBRATION]].to(device)
+    ce_rows = torch.randperm(len(x), generator=generator)[:CALIBRATION].to(device)
+    ce_sum = penalty_sum = 0.0
+    was_training = model.training
+    for start in range(0, len(ce_rows), batch_size):
+        idx = ce_rows[start : start + batch_size]
+        with torch.no_grad(), autocast(device, cpu=False):
+            ce_sum += float(F.cross_entropy(model(x[idx]).float(), y[idx], reduction="sum"))
+    for start in range(0, len(picked), batch_size):
+        idx = picked[start : start + batch_size]
+        with torch.enable_grad(), autocast(device, cpu=False):
+            _, per_example = method.terms(model, x[idx], y[idx], mask[idx])
+        penalty_sum += float(per_example.detach().float().sum())
+    model.train(was_training)
+    model.zero_grad(set_to_none=True)
+    penalty = penalty_sum / len(picked) * len(marked) / len(x)
+    if not penalty > 0:
+        return None
+    return (ce_sum / len(ce_rows)) / penalty
