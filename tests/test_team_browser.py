@@ -214,10 +214,13 @@ def test_two_annotators_disagree_and_a_reviewer_resolves_it_first(browser, serve
     heading = rita.get_by_test_id("stMain").get_by_role("heading", level=4).first
     heading.get_by_text("disagreement").wait_for()  # the first example shown is the disagreement
     assert name in heading.inner_text()
+    ids = {
+        row.annotator: row.id for row in feedback_store.current_rows(demo.project_id) if row.example_id == example_id
+    }
     rita.get_by_role("button", name="Accept").first.click()  # ada's judgement: the first column
-    rita.get_by_text("accepted.").wait_for()
+    rita.get_by_text(f"Feedback {ids['ada']} accepted.").wait_for()
     rita.get_by_role("button", name="Reject").nth(1).click()  # alan's
-    rita.get_by_text("rejected.").wait_for()
+    rita.get_by_text(f"Feedback {ids['alan']} rejected.").wait_for()
     statuses = {who: j[2] for who, j in _judgements(demo.project_id)[example_id].items()}
     assert statuses == {"ada": "accepted", "alan": "rejected"}
     # annotators may not review: the page refuses them
