@@ -5,89 +5,26 @@ Skipped, with the reason, where Chromium or Playwright is missing (.ci/run insta
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-
 import numpy as np
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.browser_app import CHROMIUM, MARKS, chromium, new_tab, running_app
 from xil import services
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (make test installs it)")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        CHROMIUM is None, reason="no Chromium found: install Debian's chromium to run the browser tests"
-    ),
-]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = MARKS
+__all__ = ["CHROMIUM", "page", "server"]  # the Rank page's browser test uses them too
 
 
 @pytest.fixture
 def server(demo, xil_home):
-    port = _free_port()
-    env = {**os.environ, "XIL_HOME": str(xil_home), "XIL_START_WORKER": "0", "STREAMLIT_SERVER_PORT": str(port)}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(PROJECT_ROOT / "streamlit_app.py"),
-            "--server.address",
-            "127.0.0.1",
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("the Streamlit app did not start within 60 s")
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    with running_app(xil_home) as url:
+        yield url
 
 
 @pytest.fixture
 def page(server):
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-        tab.set_default_timeout(60_000)
-        yield tab
-        browser.close()
+    with chromium() as browser:
+        yield new_tab(browser)
 
 
 def _drag_over_pixels(page, top_left: tuple[int, int], bottom_right: tuple[int, int], size: int = 28) -> None:

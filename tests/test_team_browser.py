@@ -7,47 +7,16 @@ Skipped, with the reason, where Chromium or Playwright is missing (.ci/run insta
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.browser_app import MARKS, chromium, new_tab, running_app
 from xil import services
 from xil.services import feedback_store
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (make test installs it)")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        CHROMIUM is None, reason="no Chromium found: install Debian's chromium to run the browser tests"
-    ),
-]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytestmark = MARKS
 PASSWORD = "correct horse battery"
 TEAM = {"olga": "owner", "rita": "reviewer", "ada": "annotator", "alan": "annotator"}
 OWNER_ONLY = ("Train", "Data", "Export")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -61,57 +30,14 @@ def team(demo) -> dict[str, str]:
 
 @pytest.fixture
 def server(team, xil_home):
-    port = _free_port()
-    env = {
-        **os.environ,
-        "XIL_HOME": str(xil_home),
-        "XIL_START_WORKER": "0",
-        "STREAMLIT_SERVER_PORT": str(port),
-        "XIL_AUTH": "on",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(PROJECT_ROOT / "streamlit_app.py"),
-            "--server.address",
-            "127.0.0.1",
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("the Streamlit app did not start within 60 s")
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    with running_app(xil_home, XIL_AUTH="on") as url:
+        yield url
 
 
 @pytest.fixture
 def browser(server):
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
-
-
-def _new_tab(browser):
-    tab = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    tab.set_default_timeout(60_000)
-    return tab
 
 
 def _sign_in(page, name: str, password: str) -> None:
@@ -134,7 +60,7 @@ def _session_cookie(page) -> str | None:
 
 
 def test_an_annotator_signs_in_keeps_the_session_over_a_reload_and_signs_out(browser, server, demo):
-    page = _new_tab(browser)
+    page = new_tab(browser)
     page.goto(server)
     page.get_by_role("button", name="Sign in").wait_for()
     assert "The loop" not in page.content()  # nothing of the studio before signing in
@@ -170,7 +96,7 @@ def test_an_annotator_signs_in_keeps_the_session_over_a_reload_and_signs_out(bro
 
 
 def test_the_owner_sees_every_page(browser, server):
-    page = _new_tab(browser)
+    page = new_tab(browser)
     page.goto(server)
     _sign_in(page, "olga", PASSWORD)
     page.get_by_text("Signed in as").wait_for()
@@ -187,7 +113,7 @@ def _judgements(project_id: int) -> dict[int, dict[str, tuple]]:
 
 def test_two_annotators_disagree_and_a_reviewer_resolves_it_first(browser, server, demo):
     services.set_overlap(demo.project_id, 2)
-    ada, alan = _new_tab(browser), _new_tab(browser)  # two browser contexts: two people
+    ada, alan = new_tab(browser), new_tab(browser)  # two browser contexts: two people
     for page, name in ((ada, "ada"), (alan, "alan")):
         page.goto(f"{server}/annotate")
         _sign_in(page, name, PASSWORD)
@@ -208,7 +134,7 @@ def test_two_annotators_disagree_and_a_reviewer_resolves_it_first(browser, serve
     assert judged["alan"][0] == "wrong_reason" and judged["alan"][1] is not None
     name = services.get_example(example_id).name
 
-    rita = _new_tab(browser)
+    rita = new_tab(browser)
     rita.goto(f"{server}/review")
     _sign_in(rita, "rita", PASSWORD)
     heading = rita.get_by_test_id("stMain").get_by_role("heading", level=4).first
