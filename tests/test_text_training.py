@@ -71,7 +71,7 @@ def test_rrr_difference_equals_hand_computed_log_probability_gap():
         log_p = torch.log_softmax(model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits, 1)
         embeddings[mask.bool()] = 0  # the marked tokens' word embeddings removed
         log_q = torch.log_softmax(model(inputs_embeds=embeddings, attention_mask=batch.attention_mask).logits, 1)
-    _, got = rrr.terms(model, batch, LABELS[:2], mask, variant="difference")
+    _, got = rrr.terms(model, batch, LABELS[:2], mask, variant="difference", how="zero")
     torch.testing.assert_close(got.detach(), (log_p - log_q).pow(2).sum(dim=1))
 
 
@@ -154,7 +154,7 @@ def test_hint_matches_hand_computed_attribution():
         keep = batch.word_ids[n] >= 0
         a = (grad[n] * embeddings[n]).sum(dim=1).abs()[keep]
         expected.append(((a / a.max()) - mask[n][keep]).pow(2).mean())
-    _, got = hint.terms(model, batch, LABELS[:2], mask)
+    _, got = hint.attribution_terms(model, batch, LABELS[:2], mask)  # the sufficiency term: test_text_hint.py
     torch.testing.assert_close(got.detach(), torch.stack(expected).detach())
 
 
@@ -212,8 +212,8 @@ def test_train_text_runs_each_method(demo, method, precision, monkeypatch):
     assert {"epoch", "epochs", "loss", "ce", "penalty", "seconds", "lambda_"} <= set(record)
     if method == "rrr":  # a fixed default: its penalty is in cross-entropy units
         assert record["lambda_"] == text_feedback.REGISTRY["rrr"].default_lambda and record["penalty"] > 0
-    elif method == "hint":  # automatic: set after the warm-up steps
-        assert record["lambda_"] is not None and record["lambda_"] > 0 and record["penalty"] > 0
+    elif method == "hint":  # a fixed default too (sufficiency gap plus weighted attribution)
+        assert record["lambda_"] == text_feedback.REGISTRY["hint"].default_lambda and record["penalty"] > 0
     else:
         assert record["lambda_"] is None and record["penalty"] == 0
     probs = predict_text(model, tokenizer, texts, batch_size=5)

@@ -6,8 +6,9 @@ little padding is computed. AdamW with linear warm-up and decay, gradient clippi
 autocast where the device has it (:mod:`xil.precision`), and no per-step host sync: losses are summed on the device and read once per epoch.
 
 Lambda (``lambda_=None``): a method whose penalty is in the units of the cross-entropy names a fixed
-``default_lambda`` (RRR's "difference" penalty: 3). Otherwise it is automatic as in the image loop,
-``lambda = lambda_scale * CE / penalty`` over a warm-up with the penalty measured but not applied; the
+``default_lambda`` (RRR's "difference" penalty and HINT's sufficiency plus attribution penalty: 3).
+Otherwise it is automatic as in the image loop, ``lambda = lambda_scale * CE / penalty`` over a
+warm-up with the penalty measured but not applied; the
 warm-up here is the learning-rate warm-up (10 % of the steps), not a whole epoch: a fine-tuned
 transformer learns a planted shortcut within its first epoch, and with the default two epochs a
 warm-up epoch would leave the penalty only the second, decaying-rate half of training.
