@@ -195,7 +195,8 @@ def _steps_plan(project_id: int, cfg) -> str:
     scale = (
         cfg.lambda_scale if cfg.lambda_scale is not None else adapters.for_task(task).methods[cfg.method].lambda_scale
     )
-    return plan + f", automatic lambda: set after a warm-up so that the penalty is {scale:g} x the cross-entropy."
+    when = "after the learning-rate warm-up" if task == "text" else "on the untrained model, before the first step"
+    return plan + f", automatic lambda: set {when} so that the penalty is {scale:g} x the cross-entropy."
 
 
 def architectures() -> dict[str, str]:
