@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
 from pages import ui
 from xil import services
@@ -87,6 +89,44 @@ if task == "text" and any(metrics[v.id].get(key) is not None for v in versions f
     shown += table(EXPLANATIONS, with_details=False)
 if caption := " ".join(text for key, text in CAPTIONS.items() if key in shown):
     st.caption(caption)
+
+
+def feedback_curve() -> go.Figure | None:
+    """Test accuracy and wrong-reason score of each version against the feedback it was trained on, one
+    line per method (the project's own interaction-efficiency curve); None with fewer than two points."""
+    points = [v for v in versions if metrics[v.id].get("test_acc") is not None]
+    if len(points) < 2:
+        return None
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("test accuracy", "wrong-reason (known shortcut)"))
+    for method in dict.fromkeys(v.method or "none" for v in points):
+        mine = sorted((v for v in points if (v.method or "none") == method), key=lambda v: (v.n_feedback, v.version))
+        name = services.method_title(method, task)
+        x = [v.n_feedback for v in mine]
+        text = [f"v{v.version}" for v in mine]
+        for col, key in ((1, "test_acc"), (2, "wrong_reason")):
+            y = [metrics[v.id].get(key) for v in mine]
+            if all(value is None for value in y):
+                continue
+            figure.add_scatter(
+                x=x,
+                y=y,
+                text=text,
+                mode="lines+markers",
+                name=name,
+                legendgroup=name,
+                showlegend=col == 1,
+                hovertemplate="%{text}: %{y:.3f} with %{x} pieces of feedback",
+                row=1,
+                col=col,
+            )
+    figure.update_xaxes(title_text="pieces of feedback used")
+    figure.update_layout(height=320, margin={"t": 40, "b": 10, "l": 10, "r": 10})
+    return figure
+
+
+if (curve := feedback_curve()) is not None:
+    st.markdown("**What the feedback bought**")
+    st.plotly_chart(curve, key="models-curve")
 latest = versions[-1]
 if hint := services.feedback_hint(task, latest.method, latest.n_feedback):
     st.info(hint)

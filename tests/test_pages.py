@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -111,7 +112,15 @@ def test_models_page_compares_versions(app, demo):
     at = open_page(app, "models")
     table = at.dataframe[0].value
     assert list(table["version"]) == [1, 2]
-    assert len(at.get("plotly_chart")) == 2
+    curve, *explanations = at.get("plotly_chart")
+    assert len(explanations) == 2
+    # accuracy and wrong-reason of each version against the feedback it used, one line per method
+    traces = json.loads(curve.proto.spec)["data"]
+    assert {t["name"] for t in traces} == {services.method_title("none", "image")}
+    accuracy = [t for t in traces if t.get("xaxis", "x") == "x"]
+    assert [len(t["x"]) for t in accuracy] == [2]
+    versions = services.list_model_versions(demo.project_id)
+    assert accuracy[0]["y"] == pytest.approx([v.metrics["test_acc"] for v in versions])
 
 
 def test_export_page_offers_a_download(app, demo):
