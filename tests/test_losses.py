@@ -9,6 +9,7 @@ from torch import nn
 
 from xil import feedback
 from xil.feedback import counterexamples, hint, rrr, rrr_gradcam
+from xil.feedback.attributions import grad_cam, hires_cam, receptive_mask
 from xil.models import SmallCNN
 
 K = 3  # classes of the tiny linear model
@@ -183,17 +184,17 @@ def test_rrr_g_is_zero_with_an_empty_mask(cnn_batch):
     assert torch.equal(penalty.detach(), torch.zeros(4))
 
 
-def test_rrr_g_with_full_mask_equals_sum_of_squared_normalised_grad_cam(cnn_batch):
-    from captum.attr import LayerGradCam
+def test_rrr_g_with_full_mask_equals_sum_of_squared_normalised_hires_cam(cnn_batch):
+    from captum.attr import LayerGradientXActivation
 
     model, x, y = cnn_batch
     logits, penalty = rrr_gradcam.terms(model, x, y, torch.ones(4, 8, 8))
     assert penalty.sum().item() > 0
-    # an independent Grad-CAM (captum's, as the XIL typology calls it): predicted class, no ReLU,
-    # at the layer's resolution (the full mask downsampled is all ones), min-max scaled
+    # an independent HiResCAM (captum's gradient x activation at the layer, summed over channels):
+    # predicted class, no ReLU, at the layer's resolution (inverting every pixel changes every cell),
+    # min-max scaled
     predicted = logits.argmax(1)
-    cam = LayerGradCam(model, model.conv_layer).attribute(x, target=predicted, relu_attributions=False)
-    cam = cam[:, 0].detach()
+    cam = LayerGradientXActivation(model, model.conv_layer).attribute(x, target=predicted).sum(1).detach()
     assert cam.shape == (4, 4, 4)
     cam = cam - cam.flatten(1).amin(dim=1)[:, None, None]
     cam = cam / (cam.flatten(1).amax(dim=1)[:, None, None] + 1e-6)
@@ -213,7 +214,7 @@ def test_rrr_g_penalty_gradient_reaches_parameters(cnn_batch):
 def test_rrr_g_penalty_grows_with_the_masked_area(cnn_batch):
     model, x, y = cnn_batch
     half = torch.zeros(4, 8, 8)
-    half[:, :, :4] = 1.0
+    half[:, 0, 0] = 1.0  # one corner pixel reaches 2x2 of the layer's 4x4 cells (half reaches them all)
     _, p_half = rrr_gradcam.terms(model, x, y, half)
     _, p_full = rrr_gradcam.terms(model, x, y, torch.ones(4, 8, 8))
     assert (p_half <= p_full + 1e-6).all()
@@ -292,7 +293,7 @@ def test_rrr_g_penalises_a_negative_decoy_attribution_without_relu():
     assert logits.argmax(1).item() == 0
     # min-max: (-1 - -2) / (1 - -2) = 1/3 at the decoy; a ReLU'd map would read 0 there
     torch.testing.assert_close(penalty.detach(), torch.tensor([(1 / 3) ** 2]), rtol=1e-4, atol=1e-6)
-    relu_cam = rrr_gradcam.grad_cam(model, x, relu=True)[1]
+    relu_cam = grad_cam(model, x, relu=True)[1]
     assert relu_cam[0, 0, 0].item() == 0.0
 
 
@@ -306,22 +307,22 @@ def test_rrr_g_uses_the_predicted_class_not_the_label():
     torch.testing.assert_close(as_label_0, as_label_1)  # the label does not matter
 
 
-def test_rrr_g_downsamples_the_mask_to_the_grad_cam_resolution():
-    from xil.feedback.attributions import downsample
+@pytest.mark.parametrize("arch,cells", [(SmallCNN, (14, 4)), ("convnet", (8, 2))])
+def test_rrr_g_marks_every_cell_a_swatch_reaches(arch, cells):
     from xil.models import SimpleConvNet
 
+    side, reach = cells  # the layer's resolution; how many cells a 4x4 corner swatch reaches per side
+    torch.manual_seed(0)
+    model = SimpleConvNet((1, 28, 28), 10) if arch == "convnet" else arch((1, 28, 28), 10)
     mask = torch.zeros(2, 28, 28)
     mask[0, :4, :4] = 1.0  # a Decoy-MNIST swatch in the top-left corner
-    small = downsample(mask, (8, 8))
-    assert small.shape == (2, 8, 8)
-    assert small[0, 0, 0].item() > 0.5 and small[0].flatten()[1:].max().item() < 0.5
-    assert small[1].abs().sum().item() == 0.0
-    assert small[0, 0, 0].item() == 1.0  # the corner cell is all swatch
-    torch.manual_seed(0)
-    model = SimpleConvNet((1, 28, 28), 10)
     x = torch.rand(2, 1, 28, 28)
-    _, cam = rrr_gradcam.grad_cam(model, x)
-    assert cam.shape == (2, 8, 8)  # the last convolution's resolution
+    # SmallCNN: 3x3 conv, 2x2 pool, 3x3 conv: pixels 0-3 reach cells 0-3 of 14; SimpleConvNet: 5x5 conv
+    # (no padding), pool, 5x5 conv: cells 0-1 of 8. A downsampled mask would cover 2 and 1 (or part).
+    expected = torch.zeros(2, side, side)
+    expected[0, :reach, :reach] = 1.0
+    assert torch.equal(receptive_mask(model, x, mask), expected)
+    assert hires_cam(model, x)[1].shape == (2, side, side)
     _, penalty = rrr_gradcam.terms(model, x, torch.tensor([0, 1]), mask)
     assert penalty.shape == (2,) and penalty[0].item() > 0 and penalty[1].item() == 0.0
     penalty.sum().backward()

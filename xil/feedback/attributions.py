@@ -19,6 +19,26 @@ def input_gradients(model: nn.Module, x: Tensor, target: Tensor | None = None) -
     return logits, grad
 
 
+def _conv_activations(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(logits, activations at model.conv_layer)``, both in the graph."""
+    captured: list[Tensor] = []
+    handle = model.conv_layer.register_forward_hook(lambda _m, _i, out: captured.append(out))
+    try:
+        logits = model(x)
+    finally:
+        handle.remove()
+    return logits, captured[0]
+
+
+def _target_gradient(logits: Tensor, activations: Tensor, target: Tensor | None) -> Tensor:
+    """d logit_target / d activations with the graph kept; ``target`` None: the predicted class."""
+    if target is None:
+        target = logits.detach().argmax(dim=1)
+    score = logits.gather(1, target[:, None]).sum()
+    (grad,) = torch.autograd.grad(score, activations, create_graph=True)
+    return grad
+
+
 def grad_cam(model: nn.Module, x: Tensor, target: Tensor | None = None, relu: bool = False) -> tuple[Tensor, Tensor]:
     """``(logits, Grad-CAM (N, h, w))`` at ``model.conv_layer``, at that layer's own resolution, with the
     graph kept (second-order: the penalty's gradient also flows through the channel weights).
@@ -28,19 +48,39 @@ def grad_cam(model: nn.Module, x: Tensor, target: Tensor | None = None, relu: bo
     typology's RRR-G). ``relu`` False keeps negative evidence (``relu_attributions=False``), so a
     model cannot hide a shortcut by pushing its map below zero.
     """
-    captured: list[Tensor] = []
-    handle = model.conv_layer.register_forward_hook(lambda _m, _i, out: captured.append(out))
-    try:
-        logits = model(x)
-    finally:
-        handle.remove()
-    activations = captured[0]
-    if target is None:
-        target = logits.detach().argmax(dim=1)
-    score = logits.gather(1, target[:, None]).sum()
-    (grad,) = torch.autograd.grad(score, activations, create_graph=True)
+    logits, activations = _conv_activations(model, x)
+    grad = _target_gradient(logits, activations, target)
     cam = (grad.mean(dim=(2, 3), keepdim=True) * activations).sum(dim=1)
     return logits, F.relu(cam) if relu else cam
+
+
+def hires_cam(model: nn.Module, x: Tensor, target: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """``(logits, HiResCAM (N, h, w))`` at ``model.conv_layer`` with the graph kept: the target logit's
+    gradient times the activations cell by cell, summed over channels (Draelos and Carin 2020; captum's
+    ``LayerGradientXActivation`` summed over channels). Grad-CAM averages the gradient over the map
+    first, which is faithful only when a global average pool follows the layer; behind a dense head
+    (our CNNs, the typology's SimpleConvNet) a corner swatch's own weights are averaged away with the
+    other 195 cells', so the map hardly shows the shortcut the model uses. ``target`` None: predicted."""
+    logits, activations = _conv_activations(model, x)
+    grad = _target_gradient(logits, activations, target)
+    return logits, (grad * activations).sum(dim=1)
+
+
+def receptive_mask(model: nn.Module, x: Tensor, mask: Tensor) -> Tensor:
+    """``(N, h, w)``: 1 at the cells of ``model.conv_layer`` whose activations change when the marked
+    pixels of ``x`` (in [0, 1]) are inverted, 0 elsewhere; no gradient.
+
+    These are the cells through which the marked pixels can reach the prediction. A mask downsampled
+    to the layer's resolution covers fewer: a 4x4 corner swatch is 2x2 cells of the small CNN's 14x14
+    map, but its 3x3 convolutions carry it into 4x4, and a penalty on the 2x2 leaves the model the
+    rest to keep using the swatch through. One extra forward pass."""
+    with torch.no_grad():
+        marked = mask[:, None].to(x.dtype)
+        _, before = _conv_activations(model, x)
+        _, after = _conv_activations(model, x * (1 - marked) + (1 - x) * marked)
+        change = (before - after).abs().amax(dim=1)
+        tolerance = 1e-4 * before.abs().amax().clamp_min(1e-6)  # rounding, not a dependence
+        return (change > tolerance).to(x.dtype)
 
 
 def minmax(maps: Tensor, eps: float = 1e-6) -> Tensor:
