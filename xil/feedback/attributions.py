@@ -73,14 +73,20 @@ def receptive_mask(model: nn.Module, x: Tensor, mask: Tensor) -> Tensor:
     These are the cells through which the marked pixels can reach the prediction. A mask downsampled
     to the layer's resolution covers fewer: a 4x4 corner swatch is 2x2 cells of the small CNN's 14x14
     map, but its 3x3 convolutions carry it into 4x4, and a penalty on the 2x2 leaves the model the
-    rest to keep using the swatch through. One extra forward pass."""
-    with torch.no_grad():
-        marked = mask[:, None].to(x.dtype)
-        _, before = _conv_activations(model, x)
-        _, after = _conv_activations(model, x * (1 - marked) + (1 - x) * marked)
-        change = (before - after).abs().amax(dim=1)
-        tolerance = 1e-4 * before.abs().amax().clamp_min(1e-6)  # rounding, not a dependence
-        return (change > tolerance).to(x.dtype)
+    rest to keep using the swatch through. Two forward passes in eval mode (dropout would change every
+    cell; batch norm would mix the examples and update its statistics)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            marked = mask[:, None].to(x.dtype)
+            _, before = _conv_activations(model, x)
+            _, after = _conv_activations(model, x * (1 - marked) + (1 - x) * marked)
+    finally:
+        model.train(was_training)
+    change = (before - after).abs().amax(dim=1)
+    tolerance = 1e-4 * before.abs().amax().clamp_min(1e-6)  # rounding, not a dependence
+    return (change > tolerance).to(x.dtype)
 
 
 def minmax(maps: Tensor, eps: float = 1e-6) -> Tensor:
@@ -90,24 +96,3 @@ def minmax(maps: Tensor, eps: float = 1e-6) -> Tensor:
     low = flat.amin(dim=1, keepdim=True)
     shifted = flat - low
     return (shifted / (shifted.amax(dim=1, keepdim=True) + eps)).view_as(maps)
-
-
-def normalise(maps: Tensor) -> Tensor:
-    """Scale each map to a maximum of 1 (differentiably)."""
-    peak = maps.flatten(1).amax(dim=1).clamp_min(1e-8)
-    return maps / peak[:, None, None]
-
-
-def downsample(mask: Tensor, size: tuple[int, int]) -> Tensor:
-    """``(N, H, W)`` mask -> ``(N, h, w)``: each cell the share of its area the mask covers (area
-    interpolation), so a 4x4 swatch in a 28x28 corner still marks the corner cell of an 8x8 map."""
-    if tuple(mask.shape[1:]) == tuple(size):
-        return mask
-    return F.interpolate(mask[:, None].float(), size=tuple(size), mode="area")[:, 0].to(mask.dtype)
-
-
-def upsample(maps: Tensor, size: tuple[int, int]) -> Tensor:
-    """``(N, h, w)`` maps -> ``(N, H, W)`` (nearest, as captum's ``LayerAttribution.interpolate``)."""
-    if tuple(maps.shape[1:]) == tuple(size):
-        return maps
-    return F.interpolate(maps[:, None], size=tuple(size), mode="nearest")[:, 0]
