@@ -39,26 +39,11 @@ def _target_gradient(logits: Tensor, activations: Tensor, target: Tensor | None)
     return grad
 
 
-def grad_cam(model: nn.Module, x: Tensor, target: Tensor | None = None, relu: bool = False) -> tuple[Tensor, Tensor]:
-    """``(logits, Grad-CAM (N, h, w))`` at ``model.conv_layer``, at that layer's own resolution, with the
-    graph kept (second-order: the penalty's gradient also flows through the channel weights).
-
-    As captum's ``LayerGradCam``: the target logit's gradient averaged over each channel weights the
-    channel's activations, summed over channels. ``target`` None: the predicted class (as the XIL
-    typology's RRR-G). ``relu`` False keeps negative evidence (``relu_attributions=False``), so a
-    model cannot hide a shortcut by pushing its map below zero.
-    """
-    logits, activations = _conv_activations(model, x)
-    grad = _target_gradient(logits, activations, target)
-    cam = (grad.mean(dim=(2, 3), keepdim=True) * activations).sum(dim=1)
-    return logits, F.relu(cam) if relu else cam
-
-
 def hires_cam(model: nn.Module, x: Tensor, target: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """``(logits, HiResCAM (N, h, w))`` at ``model.conv_layer`` with the graph kept: the target logit's
     gradient times the activations cell by cell, summed over channels (Draelos and Carin 2020; captum's
-    ``LayerGradientXActivation`` summed over channels). Grad-CAM averages the gradient over the map
-    first, which is faithful only when a global average pool follows the layer; behind a dense head
+    ``LayerGradientXActivation`` summed over channels), without a ReLU: a model cannot hide a shortcut
+    by pushing its map below zero. Grad-CAM averages the gradient over the map first, which is faithful only when a global average pool follows the layer; behind a dense head
     (our CNNs, the typology's SimpleConvNet) a corner swatch's own weights are averaged away with the
     other 195 cells', so the map hardly shows the shortcut the model uses. ``target`` None: predicted."""
     logits, activations = _conv_activations(model, x)

@@ -8,13 +8,13 @@ model cannot silence the penalty by pushing the marked cells just below zero: af
 only a map's single lowest value is 0), each map min-max scaled to [0, 1], the squared sum.
 
 The changes, measured on Decoy-MNIST with the small CNN (8,000 / 2,000, 8 epochs, clean 0.976,
-vanilla 0.702; README, benchmarks): the typology's Grad-CAM with the mask downsampled reached 0.74-0.86
-(RR loss 1, 10 and 100 x the initial CE). (1) HiResCAM instead of Grad-CAM (``attributions.hires_cam``): Grad-CAM averages the
-gradient over the map, which behind a dense head hides the swatch the model reads. (2) ``R`` marks
-every cell the marked pixels reach (``attributions.receptive_mask``), not the mask downsampled: the
-convolutions spread a swatch beyond its own cells, and the model kept using it through the unmarked
-ones. Both together: 0.968 (RR loss 30 x the initial CE); HiResCAM alone 0.82-0.89 (1 and 10 x),
-the receptive mask alone 0.78 (30 x).
+vanilla 0.702; README, benchmarks): the typology's Grad-CAM with the mask downsampled reached
+0.74-0.86 (RR loss 1, 10 and 100 x the initial CE). (1) HiResCAM instead of Grad-CAM
+(``attributions.hires_cam``): Grad-CAM averages the gradient over the map, which behind a dense head
+hides the swatch the model reads. (2) ``R`` marks every cell the marked pixels reach
+(``attributions.receptive_mask``), not the mask downsampled: the convolutions spread a swatch beyond
+its own cells, and the model kept using it through the unmarked ones. Both together: 0.968 (RR loss
+30 x the initial CE); HiResCAM alone 0.82-0.89 (1 and 10 x), the receptive mask alone 0.78 (30 x).
 """
 
 from xil.feedback.attributions import hires_cam, minmax, receptive_mask
