@@ -187,7 +187,7 @@ def test_rrr_g_with_full_mask_equals_sum_of_squared_normalised_hires_cam(cnn_bat
     logits, penalty = rrr_gradcam.terms(model, x, y, torch.ones(4, 8, 8))
     assert penalty.sum().item() > 0
     # an independent HiResCAM (captum's gradient x activation at the layer, summed over channels):
-    # predicted class, no ReLU, at the layer's resolution (inverting every pixel changes every cell),
+    # predicted class, no ReLU, at the layer's resolution (a full mask reaches every cell),
     # min-max scaled
     predicted = logits.argmax(1)
     cam = LayerGradientXActivation(model, model.conv_layer).attribute(x, target=predicted).sum(1).detach()
@@ -318,6 +318,8 @@ def test_rrr_g_marks_every_cell_a_swatch_reaches(arch, cells):
     model.train()
     assert torch.equal(receptive_mask(model, x, mask), expected)
     assert model.training  # measured in eval mode, the mode restored
+    x[0, 0, :4, :4] = 0.5  # a mid-grey swatch is found as well (set to 0 and to 1, not inverted)
+    assert torch.equal(receptive_mask(model, x, mask), expected)
     assert hires_cam(model, x)[1].shape == (2, side, side)
     _, penalty = rrr_gradcam.terms(model, x, torch.tensor([0, 1]), mask)
     assert penalty.shape == (2,) and penalty[0].item() > 0 and penalty[1].item() == 0.0

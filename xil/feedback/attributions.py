@@ -52,8 +52,8 @@ def hires_cam(model: nn.Module, x: Tensor, target: Tensor | None = None) -> tupl
 
 
 def receptive_mask(model: nn.Module, x: Tensor, mask: Tensor) -> Tensor:
-    """``(N, h, w)``: 1 at the cells of ``model.conv_layer`` whose activations change when the marked
-    pixels of ``x`` (in [0, 1]) are inverted, 0 elsewhere; no gradient.
+    """``(N, h, w)``: 1 at the cells of ``model.conv_layer`` whose activations differ between ``x`` with
+    the marked pixels set to 0 and with them set to 1, 0 elsewhere; no gradient.
 
     These are the cells through which the marked pixels can reach the prediction. A mask downsampled
     to the layer's resolution covers fewer: a 4x4 corner swatch is 2x2 cells of the small CNN's 14x14
@@ -65,8 +65,8 @@ def receptive_mask(model: nn.Module, x: Tensor, mask: Tensor) -> Tensor:
     try:
         with torch.no_grad():
             marked = mask[:, None].to(x.dtype)
-            _, before = _conv_activations(model, x)
-            _, after = _conv_activations(model, x * (1 - marked) + (1 - x) * marked)
+            _, before = _conv_activations(model, x * (1 - marked))
+            _, after = _conv_activations(model, x * (1 - marked) + marked)
     finally:
         model.train(was_training)
     change = (before - after).abs().amax(dim=1)
