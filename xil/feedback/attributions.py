@@ -43,9 +43,10 @@ def hires_cam(model: nn.Module, x: Tensor, target: Tensor | None = None) -> tupl
     """``(logits, HiResCAM (N, h, w))`` at ``model.conv_layer`` with the graph kept: the target logit's
     gradient times the activations cell by cell, summed over channels (Draelos and Carin 2020; captum's
     ``LayerGradientXActivation`` summed over channels), without a ReLU: a model cannot hide a shortcut
-    by pushing its map below zero. Grad-CAM averages the gradient over the map first, which is faithful only when a global average pool follows the layer; behind a dense head
-    (our CNNs, the typology's SimpleConvNet) a corner swatch's own weights are averaged away with the
-    other 195 cells', so the map hardly shows the shortcut the model uses. ``target`` None: predicted."""
+    by pushing its map below zero. Grad-CAM averages the gradient over the map first, which is faithful
+    only when a global average pool follows the layer; behind a dense head (our CNNs, the typology's
+    SimpleConvNet) a corner swatch's own weights are averaged away with the other 195 cells', so the
+    map hardly shows the shortcut the model uses. ``target`` None: the predicted class."""
     logits, activations = _conv_activations(model, x)
     grad = _target_gradient(logits, activations, target)
     return logits, (grad * activations).sum(dim=1)
