@@ -301,13 +301,13 @@ def test_rrr_g_uses_the_predicted_class_not_the_label():
     torch.testing.assert_close(as_label_0, as_label_1)  # the label does not matter
 
 
-@pytest.mark.parametrize("arch,cells", [(SmallCNN, (14, 4)), ("convnet", (8, 2))])
-def test_rrr_g_marks_every_cell_a_swatch_reaches(arch, cells):
-    from xil.models import SimpleConvNet
+@pytest.mark.parametrize("arch,side,reach", [("cnn", 14, 4), ("convnet", 8, 2)])
+def test_rrr_g_marks_every_cell_a_swatch_reaches(arch, side, reach):
+    from xil import models
 
-    side, reach = cells  # the layer's resolution; how many cells a 4x4 corner swatch reaches per side
+    # side: the layer's resolution; reach: how many cells a 4x4 corner swatch reaches per side
     torch.manual_seed(0)
-    model = SimpleConvNet((1, 28, 28), 10) if arch == "convnet" else arch((1, 28, 28), 10)
+    model = models.build(arch, (1, 28, 28), 10)
     mask = torch.zeros(2, 28, 28)
     mask[0, :4, :4] = 1.0  # a Decoy-MNIST swatch in the top-left corner
     x = torch.rand(2, 1, 28, 28)

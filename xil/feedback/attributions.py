@@ -30,15 +30,6 @@ def _conv_activations(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
     return logits, captured[0]
 
 
-def _target_gradient(logits: Tensor, activations: Tensor, target: Tensor | None) -> Tensor:
-    """d logit_target / d activations with the graph kept; ``target`` None: the predicted class."""
-    if target is None:
-        target = logits.detach().argmax(dim=1)
-    score = logits.gather(1, target[:, None]).sum()
-    (grad,) = torch.autograd.grad(score, activations, create_graph=True)
-    return grad
-
-
 def hires_cam(model: nn.Module, x: Tensor, target: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """``(logits, HiResCAM (N, h, w))`` at ``model.conv_layer`` with the graph kept: the target logit's
     gradient times the activations cell by cell, summed over channels (Draelos and Carin 2020; captum's
@@ -48,7 +39,10 @@ def hires_cam(model: nn.Module, x: Tensor, target: Tensor | None = None) -> tupl
     SimpleConvNet) a corner swatch's own weights are averaged away with the other 195 cells', so the
     map hardly shows the shortcut the model uses. ``target`` None: the predicted class."""
     logits, activations = _conv_activations(model, x)
-    grad = _target_gradient(logits, activations, target)
+    if target is None:
+        target = logits.detach().argmax(dim=1)
+    score = logits.gather(1, target[:, None]).sum()
+    (grad,) = torch.autograd.grad(score, activations, create_graph=True)
     return logits, (grad * activations).sum(dim=1)
 
 
