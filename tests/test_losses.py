@@ -220,7 +220,7 @@ def test_rrr_g_penalty_grows_with_the_masked_area(cnn_batch):
 # --- Counterexamples ---------------------------------------------------------------------------
 
 
-def test_counterexamples_append_randomised_copies_of_marked_examples():
+def test_counterexamples_append_recoloured_copies_of_marked_examples():
     g = torch.Generator().manual_seed(0)
     x = torch.rand(4, 3, 6, 6, generator=g)
     y = torch.tensor([3, 1, 4, 1])
@@ -236,6 +236,9 @@ def test_counterexamples_append_randomised_copies_of_marked_examples():
         assert torch.equal(copy[~m], x[source][~m]), "unmarked pixels must be unchanged"
         assert (copy[m] != x[source][m]).all(), "marked pixels must be randomised"
         assert ((copy[m] >= 0) & (copy[m] <= 1)).all()
+        region = copy[:, mask[source].bool()]  # (channels, marked pixels)
+        assert torch.equal(region, region[:, :1].expand_as(region)), "one flat shade per channel"
+        assert len(set(region[:, 0].tolist())) == 3, "each channel its own shade"
 
 
 def test_counterexamples_append_nothing_without_masks():
