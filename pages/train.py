@@ -8,6 +8,16 @@ import streamlit as st
 from pages import ui
 from xil import services
 
+OWN_MODEL = "__own__"  # the Model choice that asks for an hf:, torchvision: or timm: name
+
+
+def _is_backbone(arch: str) -> bool:
+    try:
+        return services.is_backbone(arch)
+    except ValueError:  # an unknown name: the config says so below
+        return False
+
+
 ui.setup("Train")
 ui.require_permission("train")
 st.title("Train")
@@ -73,8 +83,10 @@ if task != "ranking":  # classifiers: images and texts
     if task == "text":
         backbone = c2.text_input("Backbone", Config.backbone, help=Config.help("backbone"))
     else:
-        ARCHS = services.architectures()
+        ARCHS = {**services.architectures(), OWN_MODEL: "Your own (hf:, torchvision:, timm:)"}
         arch = c2.selectbox("Model", list(ARCHS), format_func=ARCHS.get, help=Config.help("arch"))
+        if arch == OWN_MODEL:
+            arch = c2.text_input("Architecture", "hf:", help=Config.help("arch")).strip()
     epochs_help = Config.help("epochs")
     epochs = c3.number_input("Epochs", 1, 500, Config.epochs, help=epochs_help)
     c4, c5, c6 = st.columns(3)
@@ -82,6 +94,13 @@ if task != "ranking":  # classifiers: images and texts
     batch_size = c5.number_input("Batch size", 1, 4096, Config.batch_size, help=Config.help("batch_size"))
     if task == "text":
         max_length = c6.number_input("Max tokens", 8, 512, Config.max_length, help=Config.help("max_length"))
+    backbone_options: dict = {}
+    if task != "text" and arch and _is_backbone(arch):
+        b1, b2, b3 = st.columns(3)
+        weights = b1.text_input("Weights file (optional)", "", help=Config.help("weights")).strip()
+        size = b2.number_input("Image size (0: the model's own)", 0, 1024, 0, step=16, help=Config.help("image_size"))
+        head_only = b3.checkbox("Train only the head", help=Config.help("train_head_only"))
+        backbone_options = {"weights": weights or None, "image_size": int(size) or None, "train_head_only": head_only}
     lambda_: float | None = None
     if services.uses_lambda(task, method):  # counterexamples and plain training have no penalty weight
         fixed_default = services.default_lambda(task, method)
@@ -106,7 +125,7 @@ if task != "ranking":  # classifiers: images and texts
         if task == "text":
             cfg = Config(backbone=backbone.strip() or "minilm", max_length=int(max_length), **common)
         else:
-            cfg = Config(arch=arch, **common)
+            cfg = Config(arch=arch, **backbone_options, **common)
     except ValueError as exc:
         st.error(ui.md(str(exc)))
         cfg = None

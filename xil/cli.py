@@ -504,19 +504,35 @@ def train(
     method: str = typer.Option(
         "rrr", help="none or an image feedback method (`xil methods`).", **_names("feedback", ("none",))
     ),
-    arch: str = typer.Option("mlp", help="An image architecture (`xil methods`).", **_names("models")),
+    arch: str = typer.Option(
+        "mlp",
+        help="An image architecture (`xil methods`), or hf:FOLDER_OR_HUB_ID, torchvision:NAME, timm:NAME.",
+        **_names("models"),
+    ),
     epochs: int = typer.Option(30),
     lam: float | None = typer.Option(None, "--lambda", help="Penalty weight (default: automatic)."),
     feedback: str = typer.Option(
         "all", help="Feedback to train on: all, accepted (by a reviewer) or consensus (the annotators' majority)."
     ),
+    weights: str | None = typer.Option(None, help="A backbone's starting weights (.safetensors, or .pth)."),
+    image_size: int | None = typer.Option(None, help="A backbone's input size (default: its own, 224)."),
+    head_only: bool = typer.Option(False, "--head-only", help="Fine-tune only a backbone's classifier head."),
 ) -> None:
     """Queue a training job (run it with `xil worker`)."""
     from xil import services
     from xil.train import TrainConfig
 
     try:
-        cfg = TrainConfig(method=method, arch=arch, epochs=epochs, lambda_=lam, feedback=feedback)
+        cfg = TrainConfig(
+            method=method,
+            arch=arch,
+            epochs=epochs,
+            lambda_=lam,
+            feedback=feedback,
+            weights=weights,
+            image_size=image_size,
+            train_head_only=head_only,
+        )
         job = services.queue_training(project, cfg)
     except ValueError as exc:
         _fail(str(exc))

@@ -3,6 +3,8 @@
 ``explain_ms``: median milliseconds to explain one example on the CPU (demo MLP; Grad-CAM on a CNN
 trained on the same data). ``save_next_ms_p95``: server-side time to store a piece of feedback and
 have the next example with its prediction and explanation ready, as the annotate page does it.
+``explain_ms_224``: the same for a ResNet-18 on one 224x224 RGB image (random weights: the time does
+not depend on them), in the precision :mod:`xil.precision` picks (``precision_224``).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import time
 import numpy as np
 import torch
 
-from xil import data
+from xil import data, models
 from xil.bench.text_latency import explain_latency_text
 from xil.bench.timing import median_ms
 from xil.explain import REGISTRY, explain
+from xil.precision import precision_name
 from xil.train import TrainConfig, TrainData, train
 
 
@@ -31,10 +34,23 @@ def explain_latency(repeats: int = 50) -> dict:
     samples = [x[i : i + 1] for i in range(repeats)]
     result = {}
     for name, explainer in REGISTRY.items():
-        model = cnn if explainer.needs_conv else mlp
+        if explainer.needs == "patch_layer":
+            continue  # vision transformers only
+        model = cnn if explainer.needs == "conv_layer" else mlp
         inputs = iter(samples * 2)
         result[name] = median_ms(lambda m=model, it=inputs, n=name: explain(m, next(it), n), repeats)
     return result
+
+
+EXPLAIN_224 = {"saliency": 10, "grad_cam": 10, "integrated_gradients": 5, "occlusion": 3}  # method: repeats
+
+
+def explain_latency_224() -> dict:
+    """Median milliseconds per method for a ResNet-18 explaining one 224x224 image."""
+    torch.manual_seed(0)
+    model = models.build("resnet18", (3, 224, 224), 10)
+    x = torch.rand(1, 3, 224, 224)
+    return {name: median_ms(lambda n=name: explain(model, x, n), repeats) for name, repeats in EXPLAIN_224.items()}
 
 
 def save_next_latency(n: int = 60) -> dict:
@@ -72,7 +88,11 @@ def save_next_latency(n: int = 60) -> dict:
 
 def run(text: bool = True) -> dict:
     result = {"device": "cpu", "threads": torch.get_num_threads(), "explain_ms": explain_latency()}
-    result["explain_models"] = {name: ("cnn" if e.needs_conv else "mlp") for name, e in REGISTRY.items()}
+    result["explain_models"] = {
+        name: ("cnn" if e.needs == "conv_layer" else "mlp") for name, e in REGISTRY.items() if e.needs != "patch_layer"
+    }
+    result["explain_ms_224"] = explain_latency_224()
+    result["precision_224"] = precision_name("cpu")
     result.update(save_next_latency())
     if text:
         result.update(explain_latency_text())  # MiniLM classifier, one 64-token text

@@ -15,12 +15,12 @@ class Explainer:
     Parameters:
         name: the registry key, stored with every explanation (``"saliency"``).
         title: what the UI shows (``"Saliency (input gradient)"``).
-        needs_conv: whether it needs a convolutional model (one that names its last convolution
-            ``conv_layer``), as Grad-CAM does.
+        needs: the layer it needs the model to name, or None: ``"conv_layer"`` (the last convolutional
+            stage, as Grad-CAM does) or ``"patch_layer"`` (a vision transformer's patch embedding).
         attribute: ``attribute(model, inputs (N, C, H, W), target (N,)) -> (N, H, W)`` maps, channels summed.
     """
 
     name: str
     title: str
-    needs_conv: bool
+    needs: str | None
     attribute: Callable[[nn.Module, Tensor, Tensor], Tensor]

@@ -1,6 +1,6 @@
 """Grad-CAM: ReLU(sum_c mean_ij(d f_t / d A_cij) A_c) at the last convolution, upsampled to the input.
 
-Needs a convolutional model that names its last convolution ``conv_layer`` (Selvaraju et al.).
+Needs a convolutional model that names its last convolution or stage ``conv_layer`` (Selvaraju et al.).
 """
 
 from captum.attr import LayerAttribution, LayerGradCam
@@ -16,6 +16,6 @@ def attribute(model, inputs, target):
 EXPLAINER = Explainer(
     name="grad_cam",
     title="Grad-CAM",
-    needs_conv=True,
+    needs="conv_layer",
     attribute=attribute,
 )

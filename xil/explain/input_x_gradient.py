@@ -12,6 +12,6 @@ def attribute(model, inputs, target):
 EXPLAINER = Explainer(
     name="input_x_gradient",
     title="Input x Gradient",
-    needs_conv=False,
+    needs=None,
     attribute=attribute,
 )

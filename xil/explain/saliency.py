@@ -12,6 +12,6 @@ def attribute(model, inputs, target):
 EXPLAINER = Explainer(
     name="saliency",
     title="Saliency (input gradient)",
-    needs_conv=False,
+    needs=None,
     attribute=attribute,
 )

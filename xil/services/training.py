@@ -40,12 +40,14 @@ def feedback_titles() -> dict[str, str]:
 
 def queue_training(project_id: int, cfg, actor: Actor | None = None) -> Job:
     """Validate the settings and queue a training job; errors are raised before anything is stored.
-    A backbone named by a local path must lie inside the data folders the operator allowed. Needs the
-    train permission; the job's config records which feedback it trains on (``cfg.feedback``)."""
+    A backbone named by a local path (``hf:FOLDER`` for images) and a weights file must lie inside the
+    data folders the operator allowed. Needs the train permission; the job's config records which
+    feedback it trains on (``cfg.feedback``)."""
     require(actor, project_id, "train")
-    backbone = getattr(cfg, "backbone", "")
-    if backbone and config.looks_like_path(backbone):
-        config.readable_path(backbone)
+    backbone = getattr(cfg, "backbone", "") or getattr(cfg, "arch", "").removeprefix("hf:")
+    for path in (backbone, getattr(cfg, "weights", None)):
+        if path and config.looks_like_path(path) and not config.readable_path(path).exists():
+            raise ValueError(f"{path} not found")
     adapters.for_project(project_id).check(project_id, cfg)
     parent = latest_model_version(project_id)
     job = jobs.enqueue(project_id, "train", {"config": cfg.to_dict(), "parent_id": parent.id if parent else None})
@@ -200,5 +202,10 @@ def _steps_plan(project_id: int, cfg) -> str:
 
 
 def architectures() -> dict[str, str]:
-    """``{name: title}`` of the image classifiers a job can train."""
+    """``{name: title}`` of the image classifiers a job can train (besides hf:, torchvision:, timm: names)."""
     return {name: arch.title for name, arch in models.REGISTRY.items()}
+
+
+def is_backbone(arch: str) -> bool:
+    """Whether ``arch`` takes a weights file, an image size and head-only training."""
+    return models.lookup(arch).backbone

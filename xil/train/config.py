@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from xil.settings import Settings
 
@@ -15,8 +14,13 @@ class TrainConfig(Settings):
     Parameters:
         method: the feedback method: "none" (plain cross-entropy) or a name in
             ``xil.feedback.REGISTRY`` (rrr, rrr_g, hint, ce).
-        arch: the model: a name in ``xil.models.REGISTRY`` ("mlp", "cnn" or "convnet"); rrr_g needs a
-            convolutional one ("cnn" or "convnet").
+        arch: the model: a name in ``xil.models.REGISTRY`` ("mlp", "cnn", "convnet", or a backbone such
+            as "resnet18", "convnext_tiny", "vit_tiny_patch16_224"), or "hf:FOLDER_OR_HUB_ID",
+            "torchvision:NAME", "timm:NAME" (:mod:`xil.models.backbones`); rrr_g needs a convolutional one.
+        weights: a backbone's starting weights: a .safetensors file (or .pth/.pt/.bin, read with
+            weights_only=True); None: random, or the hf: model's own.
+        image_size: a backbone's input size in pixels (square); None: its own (224 for the built-ins).
+        train_head_only: fine-tune only a backbone's classifier head (its last linear layer).
         epochs: passes over the training examples (at least 1).
         batch_size: examples per optimiser step (at least 1).
         lr: the Adam learning rate (positive).
@@ -34,7 +38,10 @@ class TrainConfig(Settings):
     """
 
     method: str = "rrr"
-    arch: Literal["mlp", "cnn", "convnet"] = "mlp"
+    arch: str = "mlp"
+    weights: str | None = None
+    image_size: int | None = None
+    train_head_only: bool = False
     epochs: int = 30
     batch_size: int = 64
     lr: float = 1e-3
@@ -54,8 +61,10 @@ class TrainConfig(Settings):
                 f"unknown method {self.method!r}: unknown feedback method {self.method!r} for images; "
                 f"choose from {feedback.REGISTRY.choices('none')}"
             )
-        models.REGISTRY.lookup(self.arch)  # "unknown architecture 'resnet'; choose from mlp, cnn"
-        if self.method != "none" and feedback.REGISTRY[self.method].needs_conv and not models.REGISTRY[self.arch].conv:
+        arch = models.lookup(self.arch)  # "unknown architecture 'resnet'; choose from mlp, cnn, ..."
+        if not arch.backbone and (self.weights or self.image_size or self.train_head_only):
+            raise ValueError(f"weights, image_size and train_head_only are for backbones, not {arch.title}")
+        if self.method != "none" and feedback.REGISTRY[self.method].needs_conv and arch.conv is False:
             raise ValueError(
                 f"{feedback.REGISTRY[self.method].title} needs a convolutional model: it needs the CNN architecture"
             )

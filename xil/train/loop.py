@@ -63,8 +63,16 @@ def train(
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     n_classes = (data.n_classes or int(data.y.max()) + 1) if init is None else None
-    model = init if init is not None else models.build(cfg.arch, tuple(data.x.shape[1:]), n_classes)
+    if init is None:
+        shape = tuple(data.x.shape[1:])
+        model = models.build(cfg.arch, shape, n_classes, weights=cfg.weights, image_size=cfg.image_size)
+    else:
+        model = init
     model = model.to(device).train()
+    if cfg.train_head_only:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        model.head.requires_grad_(True)
 
     method = None if cfg.method == "none" else feedback.REGISTRY.get(cfg.method)
     if cfg.method != "none" and method is None:
@@ -74,7 +82,8 @@ def train(
 
     x, y = data.x.to(device), data.y.to(device)
     mask = data.mask_for(method).to(device) if method is not None else None
-    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     lam = cfg.lambda_
     if method is not None and method.terms is not None and lam is None:
         scale = cfg.lambda_scale if cfg.lambda_scale is not None else method.lambda_scale

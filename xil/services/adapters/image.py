@@ -113,8 +113,8 @@ class ImageAdapter:
     result_line = staticmethod(classifier_result_line)
 
     def explanation_methods(self, row: ModelVersion) -> dict[str, str]:
-        conv = models.REGISTRY[row.arch].conv if row.arch in models.REGISTRY else False
-        return {name: e.title for name, e in explain.REGISTRY.items() if conv or not e.needs_conv}
+        usable = explain.available(self.load(row))
+        return {name: e.title for name, e in explain.REGISTRY.items() if name in usable}
 
     def training_methods(self) -> dict[str, str]:
         return {"none": PLAIN_TITLE, **{name: m.title for name, m in self.methods.items()}}

@@ -1,0 +1,122 @@
+"""Real image backbones: built offline, trained and explained through the studio's own paths."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from xil import explain, models
+from xil.models import backbones
+from xil.models.io import load_model, model_bytes
+from xil.train import TrainConfig, TrainData, train
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    torch.manual_seed(0)
+    return models.build("resnet18", (3, 32, 32), 4, image_size=32)
+
+
+def test_builtin_backbones_build_offline_with_their_layers():
+    vit = models.build("vit_tiny_patch16_224", (3, 32, 32), 3)
+    assert vit.spec.input_size == (224, 224)
+    assert models.build("resnet18", (3, 32, 32), 3).spec.conv_layer == "resnet.encoder.stages.3"
+    assert vit.conv_layer is None and vit.patch_layer is not None  # attention follows the patch conv
+    effnet = models.build("efficientnet_b0", (1, 28, 28), 5, image_size=64)
+    assert effnet.conv_layer is not None and effnet.patch_layer is None
+    assert effnet(torch.rand(2, 1, 28, 28)).shape == (2, 5)  # grey, other size: resized and repeated to RGB
+    assert models.lookup("vit_tiny_patch16_224").conv is False and models.lookup("resnet18").conv is True
+
+
+def test_backbone_takes_images_as_stored_and_names_its_last_stage(resnet):
+    # at 32x32 the last stage is 1x1, no map: the last stage with one is the one before
+    assert resnet.spec.conv_layer == "resnet.encoder.stages.2"
+    assert resnet.head.out_features == 4
+    x = torch.rand(3, 3, 48, 40)  # not the model's size: resized inside forward
+    assert resnet(x).shape == (3, 4)
+    grad = torch.autograd.grad(resnet(x.requires_grad_(True)).sum(), x)[0]
+    assert grad.shape == x.shape  # attributions land on the image's own pixels
+
+
+def test_saved_backbone_loads_without_its_source(tmp_path, resnet):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(model_bytes(resnet, "resnet18", (3, 32, 32), 4))
+    loaded = load_model(path)
+    x = torch.rand(2, 3, 32, 32)
+    assert isinstance(loaded, backbones.Backbone) and loaded.spec.input_size == (32, 32)
+    assert torch.allclose(loaded(x), resnet.eval()(x), atol=1e-5)
+
+
+def test_weights_file_fills_every_matching_tensor_but_the_head(tmp_path, resnet):
+    state = {k: v.clone() for k, v in resnet.net.state_dict().items()}
+    save_file(state, str(tmp_path / "w.safetensors"))
+    torch.save(state, tmp_path / "w.pth")
+    for name in ("w.safetensors", "w.pth"):
+        other = models.build("resnet18", (3, 32, 32), 7, weights=str(tmp_path / name), image_size=32)
+        conv = "resnet.embedder.embedder.convolution.weight"
+        assert torch.equal(other.net.state_dict()[conv], state[conv])
+        assert other.head.out_features == 7  # the head for 7 classes stays new
+    save_file({"unrelated.weight": torch.zeros(3)}, str(tmp_path / "bad.safetensors"))
+    with pytest.raises(ValueError, match="does not fit this architecture"):
+        models.build("resnet18", (3, 32, 32), 7, weights=str(tmp_path / "bad.safetensors"))
+    (tmp_path / "w.txt").write_text("x")
+    with pytest.raises(ValueError, match="safetensors"):
+        models.build("resnet18", (3, 32, 32), 7, weights=str(tmp_path / "w.txt"))
+
+
+def test_hf_folder_loads_with_its_weights_and_normalisation(tmp_path):
+    from transformers import ResNetConfig, ResNetForImageClassification
+
+    config = ResNetConfig(hidden_sizes=[8, 16], depths=[1, 1], embedding_size=8, layer_type="basic", num_labels=2)
+    ResNetForImageClassification(config).save_pretrained(tmp_path)
+    (tmp_path / "preprocessor_config.json").write_text('{"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}')
+    model = models.build(f"hf:{tmp_path}", (3, 16, 16), 3, image_size=32)
+    assert model.spec.mean == (0.5, 0.5, 0.5) and model.head.out_features == 3
+    assert model(torch.rand(1, 3, 16, 16)).shape == (1, 3)
+
+
+def test_unknown_or_unusable_backbones_say_what_to_do():
+    with pytest.raises(ValueError, match="unknown backbone"):
+        models.lookup("nope:resnet")
+    with pytest.raises(ValueError, match="unknown architecture"):
+        models.lookup("resnet9000")
+    with pytest.raises(ValueError, match="for backbones"):
+        TrainConfig(arch="mlp", weights="w.safetensors")
+    with pytest.raises(ValueError, match="takes no"):
+        models.build("cnn", (1, 28, 28), 10, image_size=64)
+
+
+def test_every_explainer_that_applies_gives_a_map_at_the_image_size(resnet):
+    x = torch.rand(1, 3, 32, 32)
+    names = explain.available(resnet)
+    assert "grad_cam" in names and "patch_ig" not in names
+    for name in names:
+        attribution, probs = explain.explain(resnet, x, name)
+        assert attribution.shape == (1, 32, 32) and attribution.dtype == torch.float32, name
+        assert torch.isfinite(attribution).all() and attribution.abs().sum() > 0, name
+        assert probs.shape == (1, 4)
+    vit = models.build("vit_tiny_patch16_224", (3, 32, 32), 3, image_size=32)  # 2x2 patches of 16
+    assert "patch_ig" in explain.available(vit) and "grad_cam" not in explain.available(vit)
+    attribution, _ = explain.explain(vit, x, "patch_ig")
+    assert attribution.shape == (1, 32, 32) and attribution.abs().sum() > 0
+
+
+def test_backbone_trains_with_feedback_and_head_only():
+    torch.manual_seed(0)
+    x, y = torch.rand(16, 3, 32, 32), torch.arange(16) % 2
+    mask = torch.zeros(16, 32, 32)
+    mask[:, :4, :4] = 1
+    data = TrainData(x, y, irrelevant=mask, relevant=1 - mask)
+    for method in ("rrr", "rrr_g", "ce"):
+        cfg = TrainConfig(method=method, arch="resnet18", image_size=32, epochs=1, batch_size=8, device="cpu")
+        _, history = train(cfg, data)
+        assert history[0]["loss"] == history[0]["loss"], method  # finite
+    cfg = TrainConfig(method="none", arch="resnet18", image_size=32, epochs=1, batch_size=8, device="cpu")
+    model = models.build("resnet18", (3, 32, 32), 2, image_size=32)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg.train_head_only = True
+    trained, _ = train(cfg, data, init=model)
+    after = trained.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k]) and "running" not in k and "batches" not in k}
+    assert changed == {"net.classifier.1.weight", "net.classifier.1.bias"}

@@ -1,0 +1,293 @@
+"""Real image backbones: ResNet, ConvNeXt, EfficientNet, ViT, or any model a user brings.
+
+Where a backbone comes from (``arch``):
+
+- a built-in name (``resnet18``, ``resnet50``, ``convnext_tiny``, ``efficientnet_b0``,
+  ``vit_tiny_patch16_224``): Hugging Face transformers' image model of that shape, built from its
+  config, so it needs no download; random weights unless ``weights`` names a file;
+- ``hf:FOLDER_OR_HUB_ID``: ``AutoModelForImageClassification`` with its weights, from a local folder
+  (offline) or the hub (with a network);
+- ``torchvision:NAME`` or ``timm:NAME``: any architecture of those libraries, when installed with a
+  build that matches the installed torch (the CPU wheel pinned here has none: torchvision's PyPI
+  wheels link CUDA's libtorch).
+
+``weights`` (a ``.safetensors`` file, or ``.pth``/``.pt``/``.bin`` read with ``weights_only=True``)
+fills every tensor whose name and shape match; the head, sized for other classes, stays new.
+
+Every backbone sits in :class:`Backbone`, which takes images as the studio stores them, ``(N, C, H, W)``
+in [0, 1] at their own size, and resizes (bilinear, differentiable), repeats grey to RGB and
+normalises inside ``forward``: attributions and masks stay in the image's own pixels, so the annotator
+sees the image as it is. It declares its last convolutional stage (``conv_layer``, for Grad-CAM and
+RRR-G, found by running the model once) or, for vision transformers, its patch embedding
+(``patch_layer``, for attributions over patch tokens).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+SOURCES = ("hf", "torchvision", "timm")
+WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+
+
+@dataclass
+class Spec:
+    """What rebuilds a backbone without its weights (stored in the safetensors header)."""
+
+    source: str  # "builtin", "hf", "torchvision" or "timm"
+    name: str
+    input_size: tuple[int, int] = (224, 224)
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    hf_config: str | None = None  # the transformers config as JSON (builtin and hf)
+    conv_layer: str | None = None
+    patch_layer: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Spec:
+        raw = json.loads(text)
+        raw["input_size"] = tuple(raw["input_size"])
+        return cls(**raw)
+
+
+class Backbone(nn.Module):
+    """``net`` behind the studio's image convention (see the module docstring)."""
+
+    def __init__(self, net: nn.Module, spec: Spec) -> None:
+        super().__init__()
+        self.net = net
+        self.spec = spec
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(spec.std).view(1, -1, 1, 1), persistent=False)
+
+    @property
+    def conv_layer(self) -> nn.Module | None:
+        return None if self.spec.conv_layer is None else self.net.get_submodule(self.spec.conv_layer)
+
+    @property
+    def patch_layer(self) -> nn.Module | None:
+        return None if self.spec.patch_layer is None else self.net.get_submodule(self.spec.patch_layer)
+
+    @property
+    def head(self) -> nn.Linear:
+        """The classifier: the last linear layer."""
+        return [m for m in self.net.modules() if isinstance(m, nn.Linear)][-1]
+
+    def prepare(self, x: Tensor) -> Tensor:
+        """Stored images (N, C, H, W) in [0, 1] -> the net's input: resized, RGB, normalised."""
+        size = tuple(self.spec.input_size)
+        if tuple(x.shape[-2:]) != size:
+            shrink = x.shape[-2] > size[0] or x.shape[-1] > size[1]
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
+        if x.shape[1] == 1 and self.mean.shape[1] == 3:
+            x = x.expand(-1, 3, -1, -1)
+        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.net(self.prepare(x))
+        return out.logits if hasattr(out, "logits") else out
+
+
+def _builtin_configs() -> dict[str, Callable[[], object]]:
+    from transformers import ConvNextConfig, EfficientNetConfig, ResNetConfig, ViTConfig
+
+    return {
+        "resnet18": lambda: ResNetConfig(hidden_sizes=[64, 128, 256, 512], depths=[2, 2, 2, 2], layer_type="basic"),
+        "resnet34": lambda: ResNetConfig(hidden_sizes=[64, 128, 256, 512], depths=[3, 4, 6, 3], layer_type="basic"),
+        "resnet50": lambda: ResNetConfig(),
+        "convnext_tiny": lambda: ConvNextConfig(),
+        "efficientnet_b0": lambda: EfficientNetConfig(
+            width_coefficient=1.0, depth_coefficient=1.0, image_size=224, hidden_dim=1280, dropout_rate=0.2
+        ),
+        "vit_tiny_patch16_224": lambda: ViTConfig(
+            hidden_size=192, num_hidden_layers=12, num_attention_heads=3, intermediate_size=768, image_size=224
+        ),
+    }
+
+
+BUILTIN_TITLES = {
+    "resnet18": "ResNet-18",
+    "resnet34": "ResNet-34",
+    "resnet50": "ResNet-50",
+    "convnext_tiny": "ConvNeXt-T",
+    "efficientnet_b0": "EfficientNet-B0",
+    "vit_tiny_patch16_224": "ViT-Ti/16",
+}
+
+
+def split_source(arch: str) -> tuple[str, str]:
+    """``"hf:org/model"`` -> ``("hf", "org/model")``; a built-in name -> ``("builtin", name)``."""
+    source, sep, name = arch.partition(":")
+    if sep and source in SOURCES and name:
+        return source, name
+    if arch in BUILTIN_TITLES:
+        return "builtin", arch
+    raise ValueError(
+        f"unknown backbone {arch!r}: use a built-in name ({', '.join(BUILTIN_TITLES)}) or "
+        "hf:FOLDER_OR_HUB_ID, torchvision:NAME, timm:NAME"
+    )
+
+
+def build(
+    arch: str,
+    n_classes: int,
+    weights: str | Path | None = None,
+    image_size: int | None = None,
+) -> Backbone:
+    """A new backbone for ``n_classes``; ``image_size`` overrides the model's own input size."""
+    source, name = split_source(arch)
+    if image_size is not None and image_size < 16:
+        raise ValueError(f"image_size must be at least 16 pixels, not {image_size}")
+    net, spec = _new_net(source, name, n_classes, image_size)
+    if weights is not None:
+        load_weights(net, weights)
+    if image_size is not None:
+        spec.input_size = (image_size, image_size)
+    try:
+        _find_layers(net, spec)
+    except Exception as error:  # e.g. a vision transformer's position embeddings fix its input size
+        raise ValueError(f"{arch} does not run at {spec.input_size[0]} pixels: {error}") from None
+    return Backbone(net, spec).eval()
+
+
+def from_spec(spec: Spec, n_classes: int) -> Backbone:
+    """The backbone a saved model was (weights left to the caller)."""
+    if spec.hf_config is not None:
+        from transformers import AutoConfig, AutoModelForImageClassification
+
+        raw = json.loads(spec.hf_config)
+        config = AutoConfig.for_model(raw.pop("model_type"), **raw)
+        config.num_labels = n_classes
+        net = AutoModelForImageClassification.from_config(config, attn_implementation="eager")
+    else:
+        net, _ = _new_net(spec.source, spec.name, n_classes, spec.input_size[0])
+    return Backbone(net, spec).eval()
+
+
+def _new_net(source: str, name: str, n_classes: int, image_size: int | None) -> tuple[nn.Module, Spec]:
+    if source == "builtin":
+        from transformers import AutoModelForImageClassification
+
+        config = _builtin_configs()[name]()
+        config.num_labels = n_classes
+        if image_size is not None and hasattr(config, "image_size"):
+            config.image_size = image_size  # a transformer's position embeddings follow it
+        net = AutoModelForImageClassification.from_config(config, attn_implementation="eager")
+        size = getattr(config, "image_size", 224)
+        return net, Spec("builtin", name, input_size=(size, size), hf_config=config.to_json_string())
+    if source == "hf":
+        return _hf_net(name, n_classes)
+    if source == "torchvision":
+        models = _optional("torchvision").models
+        return models.get_model(name, num_classes=n_classes), Spec("torchvision", name)
+    timm = _optional("timm")
+    net = timm.create_model(name, pretrained=False, num_classes=n_classes)
+    cfg = net.pretrained_cfg or {}
+    size = tuple(cfg.get("input_size", (3, 224, 224))[1:])
+    mean, std = tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD))
+    return net, Spec("timm", name, input_size=size, mean=mean, std=std)
+
+
+def _hf_net(name: str, n_classes: int) -> tuple[nn.Module, Spec]:
+    from transformers import AutoModelForImageClassification
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the head resized to the project's classes is expected to be new
+    try:
+        net = AutoModelForImageClassification.from_pretrained(
+            name, num_labels=n_classes, ignore_mismatched_sizes=True, attn_implementation="eager"
+        )
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    net.config.id2label = {i: str(i) for i in range(n_classes)}
+    net.config.label2id = {str(i): i for i in range(n_classes)}
+    spec = Spec("hf", name, hf_config=net.config.to_json_string())
+    size = getattr(net.config, "image_size", 224)
+    spec.input_size = (size, size) if isinstance(size, int) else tuple(size)
+    processor = Path(name) / "preprocessor_config.json"
+    if processor.is_file():  # a local folder says how it was trained; a hub id gets ImageNet's values
+        raw = json.loads(processor.read_text())
+        spec.mean = tuple(raw.get("image_mean", IMAGENET_MEAN))
+        spec.std = tuple(raw.get("image_std", IMAGENET_STD))
+    return net, spec
+
+
+def _optional(module: str):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except Exception as error:  # ImportError, or torchvision's own failure to load against this torch
+        raise ValueError(
+            f"{module} is not usable here ({type(error).__name__}: {error}); install a {module} build that "
+            "matches your torch, or use a built-in name or hf:FOLDER"
+        ) from None
+
+
+def load_weights(net: nn.Module, path: str | Path) -> None:
+    """Fill ``net`` from a weights file: every tensor whose name and shape match (the head may not)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"weights file {path} not found")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    elif path.suffix in WEIGHT_SUFFIXES:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:
+            raise ValueError(f"{path.name} is not a plain state dict ({error}); save it as safetensors") from None
+        for key in ("state_dict", "model"):
+            if isinstance(state, dict) and isinstance(state.get(key), dict):
+                state = state[key]
+    else:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHT_SUFFIXES)} files, not {path.name}")
+    own = net.state_dict()
+    kept = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if len(kept) < len(own) // 2:
+        raise ValueError(
+            f"{path.name} does not fit this architecture: {len(kept)} of its {len(state)} tensors match the "
+            f"model's {len(own)} by name and shape"
+        )
+    net.load_state_dict(kept, strict=False)
+
+
+def _find_layers(net: nn.Module, spec: Spec) -> None:
+    """Name the last convolutional stage (the last module whose output is a spatial map, when no
+    attention follows it) or, for transformers, the patch embedding; one forward pass on zeros."""
+    names = {module: name for name, module in net.named_modules()}
+    order: list[tuple[str, Tensor]] = []
+    hooks = [
+        m.register_forward_hook(lambda m, _, out: order.append((names[m], out))) for m in net.modules() if m is not net
+    ]
+    try:
+        with torch.no_grad():
+            net.eval()(torch.zeros(1, len(spec.mean), *spec.input_size))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    spatial = [
+        i for i, (_, out) in enumerate(order) if isinstance(out, Tensor) and out.dim() == 4 and out.shape[-1] > 1
+    ]
+    attention = [
+        i for i, (name, _) in enumerate(order) if "attention" in type(net.get_submodule(name)).__name__.lower()
+    ]
+    if spatial and not (attention and attention[-1] > spatial[-1]):
+        spec.conv_layer = order[spatial[-1]][0]
+    elif attention:
+        embedding = [i for i, (name, _) in enumerate(order) if "patch" in name.split(".")[-1] and i < attention[0]]
+        spec.patch_layer = order[embedding[-1]][0] if embedding else None
