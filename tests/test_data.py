@@ -296,3 +296,38 @@ def test_import_image_folder_resize_does_not_excuse_bad_files(tmp_path):
     report = import_image_folder(root, resize=(8, 8))
     assert not report.ok and report.dataset is None
     assert len(report.errors) == 1 and "x.png" in report.errors[0]
+
+
+# --- Decoy-CIFAR-10 ----------------------------------------------------------------------------
+
+
+def test_decoy_cifar10_colour_encodes_the_label_on_train_only(tmp_path):
+    from xil.data.cifar import decoy_cifar10
+    from xil.data.decoy import PALETTE
+
+    for split, n in (("train", 4), ("test", 30)):
+        for cls, value in (("cat", 40), ("dog", 200)):
+            for i in range(n):
+                write_png(tmp_path / split / cls / f"{i:02d}.png", size=(12, 12), value=value, mode="RGB")
+    ds = decoy_cifar10(tmp_path, per_class_train=3)
+    assert ds.name == "Decoy-CIFAR-10" and ds.class_names == ["cat", "dog"]
+    assert ds.images.shape == (66, 3, 12, 12) and len(ds.indices("train")) == 6
+    assert ds.names[0] == "train/cat/00.png"
+    colours = np.array([ds.images[i][:, ds.decoy_masks[i]].mean(axis=1) for i in range(len(ds))])
+    train, test = ds.indices("train"), ds.indices("test")
+    np.testing.assert_allclose(colours[train], PALETTE[ds.labels[train]], atol=1e-6)
+    assert (np.abs(colours[test] - PALETTE[ds.labels[test]]).sum(axis=1) > 0.1).mean() > 0.5  # random at test
+    clean = decoy_cifar10(tmp_path, decoys=False, per_class_train=3)
+    assert clean.decoy_masks is None and np.allclose(clean.images[0, 0], 40 / 255)
+    with pytest.raises(FileNotFoundError, match="train/ and test/"):
+        decoy_cifar10(tmp_path / "nowhere")
+
+
+def test_decoy_cifar10_on_the_shared_data():
+    from xil.data.cifar import decoy_cifar10
+
+    folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
+    if not folder.is_dir():
+        pytest.skip("shared CIFAR-10 folder not present")
+    ds = decoy_cifar10(folder, per_class_train=5, per_class_test=2)
+    assert ds.images.shape == (70, 3, 32, 32) and len(ds.class_names) == 10

@@ -541,12 +541,18 @@ def train(
 
 @bench_app.command("decoy")
 def bench_decoy(
-    dataset: str = typer.Option("digits", help="digits or mnist."),
-    data: Path | None = typer.Option(None, help="Folder with MNIST IDX files (for --dataset mnist)."),
+    dataset: str = typer.Option("digits", help="digits, mnist or cifar10."),
+    data: Path | None = typer.Option(
+        None, help="MNIST IDX files (--dataset mnist), or CIFAR-10's train/ and test/ folders (cifar10)."
+    ),
     arch: str = typer.Option("mlp", help="An image architecture (`xil methods`).", **_names("models")),
     device: str = typer.Option("auto", help="cpu, cuda or auto."),
-    epochs: int | None = typer.Option(None, help="Default: 64 (MLP) or 30 (CNN, convnet)."),
+    epochs: int | None = typer.Option(None, help="Default: 64 (MLP), 30 (CNN, convnet), 15 (backbones)."),
     seeds: int = typer.Option(1, help="Repeat with training seeds 0..N-1; report mean and std."),
+    image_size: int | None = typer.Option(None, help="A backbone's input size (default: its own)."),
+    per_class: int | None = typer.Option(
+        None, help="cifar10: training images per class (default: 500 on the CPU, all 2,000 on a GPU)."
+    ),
     feedback_fraction: str | None = typer.Option(
         None, help="Comma-separated fractions of training examples given feedback, e.g. 0.01,0.1,1."
     ),
@@ -568,6 +574,8 @@ def bench_decoy(
             methods=[m for m in methods.split(",") if m] or None,
             fractions=[float(f) for f in feedback_fraction.split(",")] if feedback_fraction else None,
             seeds=seeds,
+            image_size=image_size,
+            per_class=per_class,
         )
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))

@@ -18,19 +18,25 @@ import torch
 
 from xil import config, data, feedback, models
 from xil.data import ImageDataset
+from xil.data.cifar import decoy_cifar10
 from xil.train import TrainConfig, TrainData, evaluate, train
 
 DEFAULT_EPOCHS = {"mlp": 64, "cnn": 30, "convnet": 30}
+BACKBONE_EPOCHS = 15
+DATASETS = ("digits", "mnist", "cifar10")
+CPU_PER_CLASS = {"cifar10": 500}  # training images per class on the CPU (GPU: all of them)
 
 
-def _load(dataset: str, folder: Path | None, decoys: bool) -> ImageDataset:
+def _load(dataset: str, folder: Path | None, decoys: bool, per_class: int | None = None) -> ImageDataset:
     if dataset == "digits":
         return data.decoy_digits(decoys=decoys)
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose {', '.join(DATASETS)}")
+    if folder is None:
+        raise ValueError(f"--dataset {dataset} needs --data DIR (MNIST IDX files, or CIFAR-10's train/ and test/)")
     if dataset == "mnist":
-        if folder is None:
-            raise ValueError("--dataset mnist needs --data DIR with MNIST IDX files")
         return data.decoy_mnist(folder, decoys=decoys)
-    raise ValueError(f"unknown dataset {dataset!r}; choose digits or mnist")
+    return decoy_cifar10(folder, decoys=decoys, per_class_train=per_class)
 
 
 @dataclass
@@ -45,9 +51,9 @@ class Prepared:
     test_decoys: np.ndarray
 
 
-def prepare(dataset: str, folder: Path | None) -> Prepared:
-    decoyed = _load(dataset, folder, decoys=True)
-    clean = _load(dataset, folder, decoys=False)
+def prepare(dataset: str, folder: Path | None, per_class: int | None = None) -> Prepared:
+    decoyed = _load(dataset, folder, decoys=True, per_class=per_class)
+    clean = _load(dataset, folder, decoys=False, per_class=per_class)
     tr, te = decoyed.indices("train"), decoyed.indices("test")
     t = torch.from_numpy
     irrelevant = t(decoyed.decoy_masks[tr]).float()
@@ -62,7 +68,7 @@ def prepare(dataset: str, folder: Path | None) -> Prepared:
 
 
 def skip_reason(method: str, arch: str) -> str | None:
-    if feedback.REGISTRY.lookup(method).needs_conv and not models.REGISTRY.lookup(arch).conv:
+    if feedback.REGISTRY.lookup(method).needs_conv and models.lookup(arch).conv is False:
         return f"{feedback.REGISTRY[method].title} needs a convolutional --arch"
     return None
 
@@ -94,16 +100,25 @@ def run(
     fractions: list[float] | None = None,
     seed: int = 0,
     seeds: int = 1,
+    image_size: int | None = None,
+    per_class: int | None = None,
 ) -> dict:
-    """One seed: the measured numbers as they are; ``seeds`` > 1: their mean, std and per-seed values."""
+    """One seed: the measured numbers as they are; ``seeds`` > 1: their mean, std and per-seed values.
+    ``image_size``: a backbone's input size; ``per_class``: training images per class of cifar10
+    (default: 500 on the CPU, all 2,000 on a GPU)."""
     methods = methods or feedback.REGISTRY.names()
     for method in methods:  # refuse an unknown name before training anything
         feedback.REGISTRY.lookup(method)
-    models.REGISTRY.lookup(arch)
+    backbone = models.lookup(arch).backbone
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, not {seeds}")
-    epochs = epochs or DEFAULT_EPOCHS.get(arch, 30)
-    runs = [_run_seed(dataset, data, arch, device, epochs, methods, fractions, seed + i) for i in range(seeds)]
+    epochs = epochs or (BACKBONE_EPOCHS if backbone else DEFAULT_EPOCHS.get(arch, 30))
+    if per_class is None and config.device(device) == "cpu":
+        per_class = CPU_PER_CLASS.get(dataset)
+    options = {"image_size": image_size, "per_class": per_class}
+    runs = [
+        _run_seed(dataset, data, arch, device, epochs, methods, fractions, seed + i, **options) for i in range(seeds)
+    ]
     return runs[0] if seeds == 1 else aggregate(runs)
 
 
@@ -156,11 +171,13 @@ def _run_seed(
     methods: list[str],
     fractions: list[float] | None,
     seed: int,
+    image_size: int | None = None,
+    per_class: int | None = None,
 ) -> dict:
-    p = prepare(dataset, data)
+    p = prepare(dataset, data, per_class)
     train_data, test, test_decoys = p.train, p.test, p.test_decoys
     irrelevant, relevant = train_data.irrelevant, train_data.relevant
-    base = TrainConfig(method="none", arch=arch, epochs=epochs, device=device, seed=seed)
+    base = TrainConfig(method="none", arch=arch, epochs=epochs, device=device, seed=seed, image_size=image_size)
 
     def with_(**changes) -> TrainConfig:
         return TrainConfig.from_dict({**base.to_dict(), **changes})
@@ -172,6 +189,7 @@ def _run_seed(
         "arch": arch,
         "device": config.device(device),
         "epochs": epochs,
+        "image_size": image_size,
         "seed": seed,
         "n_train": len(train_data.y),
         "n_test": len(test[1]),
