@@ -180,6 +180,23 @@ if prompt_upload is not None and st.button("Import prompts", type="primary"):
             st.stop()
     imported(project.id, f"Created ranking project **{ui.md(project.name)}** (now selected): rank it on the Rank page.")
 
+st.subheader("Decoy-CIFAR-10")
+st.caption(
+    "CIFAR-10 photos with a coloured square in a corner whose colour gives the label away in the training "
+    "images (like the colour patches of skin-lesion photos): 500 training and 200 test images per class."
+)
+cifar = services.cifar10_folder()
+cifar_folder = st.text_input("CIFAR-10 folder on the server (with train/ and test/)", str(cifar or ""))
+if cifar_folder and st.button("Create Decoy-CIFAR-10 project"):
+    start_import()
+    try:
+        project = services.import_cifar10(cifar_folder, actor=ui.actor())
+    except (FileNotFoundError, ValueError) as exc:
+        st.error(ui.md(str(exc)))
+        st.stop()
+    services.queue_first_model(project.id)
+    imported(project.id, f"Created project **{ui.md(project.name)}** (now selected); its first model is queued.")
+
 st.subheader("Decoy-MNIST from IDX files")
 folder = st.text_input("Folder on the server with t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]")
 if folder and st.button("Create Decoy-MNIST project"):

@@ -223,6 +223,20 @@ def test_import_mnist_service_on_the_shared_data():
     assert services.dataset(project.id).decoy_masks is not None
 
 
+def test_decoy_cifar10_project_from_the_shared_folder_in_one_call():
+    folder = services.cifar10_folder()
+    if folder is None:
+        pytest.skip("shared CIFAR-10 folder not present")
+    project = services.import_cifar10(folder)
+    ds = services.dataset(project.id)
+    assert project.source == "decoy-cifar10" and ds.images.shape == (7000, 3, 32, 32)
+    assert len(ds.indices("train")) == 5000 and ds.decoy_masks is not None
+    with pytest.raises(ValueError, match="exists already"):
+        services.import_cifar10(folder)
+    with pytest.raises(ValueError, match="outside the data folders"):
+        services.import_cifar10("/etc", name="elsewhere")
+
+
 # --- annotation queue and explanations ---------------------------------------------------------
 
 

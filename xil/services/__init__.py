@@ -62,7 +62,14 @@ from xil.services.feedback_store import (
     load_mask,
     recent_feedback,
 )
-from xil.services.imports import import_image_folder, import_mnist, import_prompts, import_text
+from xil.services.imports import (
+    cifar10_folder,
+    import_cifar10,
+    import_image_folder,
+    import_mnist,
+    import_prompts,
+    import_text,
+)
 from xil.services.judgements import save_feedback
 from xil.services.progress import annotator_progress, project_progress, team_progress
 from xil.services.queue import (
@@ -144,6 +151,8 @@ __all__ = [
     "get_project",
     "import_image_folder",
     "import_mnist",
+    "import_cifar10",
+    "cifar10_folder",
     "import_prompts",
     "import_text",
     "judged_by",

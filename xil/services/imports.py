@@ -1,5 +1,5 @@
 """Middle tier: new projects from the user's data: image folders and zips, Decoy-MNIST from IDX files,
-text files, prompt files. Every file is checked first; nothing is imported until all of it is fine."""
+Decoy-CIFAR-10 from its image folders, text files, prompt files. Every file is checked first; nothing is imported until all of it is fine."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import BinaryIO
 from db import Project
 from xil import config, data
 from xil.data import ImportReport
+from xil.data.cifar import decoy_cifar10
 from xil.data.prompts import PromptDataset
 from xil.data.text import TextImportReport, import_text_file
 from xil.services.access import Actor, audit, require_owner
@@ -29,6 +30,31 @@ def import_mnist(
     if not trusted:
         folder = config.readable_path(folder)
     return _created(create_project(name, data.decoy_mnist(folder, limit=limit), "decoy-mnist"), actor)
+
+
+CIFAR_PER_CLASS = (500, 200)  # training and test images per class of the Decoy-CIFAR-10 project
+
+
+def cifar10_folder() -> Path | None:
+    """A CIFAR-10 image folder (``cifar10/`` with ``train/`` and ``test/``) in the allowed data folders."""
+    for root in config.data_roots():
+        for candidate in (root / "cifar10", root):
+            if (candidate / "train").is_dir() and (candidate / "test").is_dir() and "cifar" in candidate.name.lower():
+                return candidate
+    return None
+
+
+def import_cifar10(folder: str | Path, name: str = "Decoy-CIFAR-10", actor: Actor | None = None) -> Project:
+    """A Decoy-CIFAR-10 project (:mod:`xil.data.cifar`): 500 training and 200 test images per class,
+    a coloured swatch that encodes the label in the training images. The folder must lie inside the
+    allowed data folders."""
+    require_owner(actor, "import data")
+    folder = config.readable_path(folder)
+    if project_named(name) is not None:
+        raise ValueError(f"a project named {name!r} exists already")
+    train, test = CIFAR_PER_CLASS
+    dataset = decoy_cifar10(folder, per_class_train=train, per_class_test=test)
+    return _created(create_project(name, dataset, "decoy-cifar10"), actor)
 
 
 def import_image_folder(
