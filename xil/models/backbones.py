@@ -37,6 +37,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SOURCES = ("hf", "torchvision", "timm")
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+MIN_IMAGE_SIZE = 16
 
 
 @dataclass
@@ -148,8 +149,7 @@ def build(
 ) -> Backbone:
     """A new backbone for ``n_classes``; ``image_size`` overrides the model's own input size."""
     source, name = split_source(arch)
-    if image_size is not None and image_size < 16:
-        raise ValueError(f"image_size must be at least 16 pixels, not {image_size}")
+    check_options(weights, image_size)
     net, spec = _new_net(source, name, n_classes, image_size)
     if weights is not None:
         load_weights(net, weights)
@@ -162,6 +162,14 @@ def build(
     return Backbone(net, spec).eval()
 
 
+def check_options(weights: str | Path | None, image_size: int | None) -> None:
+    """What can be said of a backbone's options before building it."""
+    if image_size is not None and image_size < MIN_IMAGE_SIZE:
+        raise ValueError(f"image_size must be at least {MIN_IMAGE_SIZE} pixels, not {image_size}")
+    if weights and Path(weights).suffix not in WEIGHT_SUFFIXES:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHT_SUFFIXES)} files, not {Path(weights).name}")
+
+
 def from_spec(spec: Spec, n_classes: int) -> Backbone:
     """The backbone a saved model was (weights left to the caller)."""
     if spec.hf_config is not None:
@@ -170,7 +178,7 @@ def from_spec(spec: Spec, n_classes: int) -> Backbone:
         raw = json.loads(spec.hf_config)
         config = AutoConfig.for_model(raw.pop("model_type"), **raw)
         config.num_labels = n_classes
-        net = AutoModelForImageClassification.from_config(config, attn_implementation="eager")
+        net = AutoModelForImageClassification.from_config(config, attn_implementation="eager", dtype=torch.float32)
     else:
         net, _ = _new_net(spec.source, spec.name, n_classes, spec.input_size[0])
     return Backbone(net, spec).eval()
@@ -184,7 +192,7 @@ def _new_net(source: str, name: str, n_classes: int, image_size: int | None) -> 
         config.num_labels = n_classes
         if image_size is not None and hasattr(config, "image_size"):
             config.image_size = image_size  # a transformer's position embeddings follow it
-        net = AutoModelForImageClassification.from_config(config, attn_implementation="eager")
+        net = AutoModelForImageClassification.from_config(config, attn_implementation="eager", dtype=torch.float32)
         size = getattr(config, "image_size", 224)
         return net, Spec("builtin", name, input_size=(size, size), hf_config=config.to_json_string())
     if source == "hf":
@@ -204,11 +212,12 @@ def _hf_net(name: str, n_classes: int) -> tuple[nn.Module, Spec]:
     from transformers import AutoModelForImageClassification
     from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the head resized to the project's classes is expected to be new
     try:
         net = AutoModelForImageClassification.from_pretrained(
-            name, num_labels=n_classes, ignore_mismatched_sizes=True, attn_implementation="eager"
+            name, num_labels=n_classes, ignore_mismatched_sizes=True, attn_implementation="eager", dtype=torch.float32
         )
     finally:
         hf_logging.set_verbosity(verbosity)
@@ -217,12 +226,24 @@ def _hf_net(name: str, n_classes: int) -> tuple[nn.Module, Spec]:
     spec = Spec("hf", name, hf_config=net.config.to_json_string())
     size = getattr(net.config, "image_size", 224)
     spec.input_size = (size, size) if isinstance(size, int) else tuple(size)
-    processor = Path(name) / "preprocessor_config.json"
-    if processor.is_file():  # a local folder says how it was trained; a hub id gets ImageNet's values
-        raw = json.loads(processor.read_text())
-        spec.mean = tuple(raw.get("image_mean", IMAGENET_MEAN))
-        spec.std = tuple(raw.get("image_std", IMAGENET_STD))
+    processor = _preprocessor_config(name)
+    spec.mean = tuple(processor.get("image_mean", IMAGENET_MEAN))
+    spec.std = tuple(processor.get("image_std", IMAGENET_STD))
     return net, spec
+
+
+def _preprocessor_config(name: str) -> dict:
+    """The model's own ``preprocessor_config.json`` (how its inputs were normalised), from its folder
+    or the hub (the cached copy when offline); ``{}`` (ImageNet's values) when it has none."""
+    path = Path(name) / "preprocessor_config.json"
+    if not path.is_file():
+        try:
+            from huggingface_hub import hf_hub_download
+
+            path = Path(hf_hub_download(name, "preprocessor_config.json"))
+        except Exception:  # no network, no such file: ImageNet's values
+            return {}
+    return json.loads(path.read_text())
 
 
 def _optional(module: str):
@@ -257,7 +278,17 @@ def load_weights(net: nn.Module, path: str | Path) -> None:
     else:
         raise ValueError(f"weights must be one of {', '.join(WEIGHT_SUFFIXES)} files, not {path.name}")
     own = net.state_dict()
+    if not any(k in own for k in state):  # the studio's own saved model: the backbone sits under "net."
+        state = {k.removeprefix("net."): v for k, v in state.items()}
     kept = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    head = [name for name, m in net.named_modules() if isinstance(m, nn.Linear)][-1]
+    misfits = [k for k in state if k in own and k not in kept and not k.startswith(f"{head}.")]
+    if misfits:  # only the head may differ (other classes); anything else is another model or size
+        raise ValueError(
+            f"{path.name} has other shapes than this model for {', '.join(misfits[:3])}"
+            + (f" and {len(misfits) - 3} more" if len(misfits) > 3 else "")
+            + " (another variant, or another image size)"
+        )
     if len(kept) < len(own) // 2:
         raise ValueError(
             f"{path.name} does not fit this architecture: {len(kept)} of its {len(state)} tensors match the "
@@ -267,8 +298,9 @@ def load_weights(net: nn.Module, path: str | Path) -> None:
 
 
 def _find_layers(net: nn.Module, spec: Spec) -> None:
-    """Name the last convolutional stage (the last module whose output is a spatial map, when no
-    attention follows it) or, for transformers, the patch embedding; one forward pass on zeros."""
+    """Name the last convolutional stage (the last module whose output is a channels-first map of at
+    least 2x2, when no attention follows it: at 32 pixels a ResNet's last stage is 1x1, so the one
+    before) or, for transformers, the patch embedding; one forward pass on zeros."""
     names = {module: name for name, module in net.named_modules()}
     order: list[tuple[str, Tensor]] = []
     hooks = [
@@ -280,9 +312,17 @@ def _find_layers(net: nn.Module, spec: Spec) -> None:
     finally:
         for hook in hooks:
             hook.remove()
-    spatial = [
-        i for i, (_, out) in enumerate(order) if isinstance(out, Tensor) and out.dim() == 4 and out.shape[-1] > 1
-    ]
+    height, width = spec.input_size
+
+    def is_map(name: str, out) -> bool:  # a channels-first map of the input's shape, at least 2x2
+        module = net.get_submodule(name)
+        if isinstance(module, nn.Linear | nn.ZeroPad2d | nn.ConstantPad2d) or not isinstance(out, Tensor):
+            return False  # a Linear on channels-last maps (ConvNeXt) and padding are not stages
+        if out.dim() != 4 or min(out.shape[-2:]) < 2:
+            return False
+        return abs(out.shape[-2] / out.shape[-1] - height / width) < 0.25
+
+    spatial = [i for i, (name, out) in enumerate(order) if is_map(name, out)]
     attention = [
         i for i, (name, _) in enumerate(order) if "attention" in type(net.get_submodule(name)).__name__.lower()
     ]

@@ -45,9 +45,11 @@ def queue_training(project_id: int, cfg, actor: Actor | None = None) -> Job:
     feedback it trains on (``cfg.feedback``)."""
     require(actor, project_id, "train")
     backbone = getattr(cfg, "backbone", "") or getattr(cfg, "arch", "").removeprefix("hf:")
-    for path in (backbone, getattr(cfg, "weights", None)):
-        if path and config.looks_like_path(path) and not config.readable_path(path).exists():
-            raise ValueError(f"{path} not found")
+    if backbone and config.looks_like_path(backbone) and not config.readable_path(backbone).exists():
+        raise ValueError(f"{backbone} not found")
+    weights = getattr(cfg, "weights", None)  # always a file: always inside the allowed folders
+    if weights and not config.readable_path(weights).is_file():
+        raise ValueError(f"weights file {weights} not found")
     adapters.for_project(project_id).check(project_id, cfg)
     parent = latest_model_version(project_id)
     job = jobs.enqueue(project_id, "train", {"config": cfg.to_dict(), "parent_id": parent.id if parent else None})

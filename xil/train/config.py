@@ -64,6 +64,7 @@ class TrainConfig(Settings):
         arch = models.lookup(self.arch)  # "unknown architecture 'resnet'; choose from mlp, cnn, ..."
         if not arch.backbone and (self.weights or self.image_size or self.train_head_only):
             raise ValueError(f"weights, image_size and train_head_only are for backbones, not {arch.title}")
+        models.backbones.check_options(self.weights, self.image_size)
         if self.method != "none" and feedback.REGISTRY[self.method].needs_conv and arch.conv is False:
             raise ValueError(
                 f"{feedback.REGISTRY[self.method].title} needs a convolutional model: it needs the CNN architecture"

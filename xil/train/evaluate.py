@@ -7,10 +7,19 @@ import torch
 from torch import nn
 
 from xil.explain import explain
+from xil.explain.explainer import values_per_example
 from xil.explain.metrics import wrong_reason_score
 
 
+BATCH_VALUES = 64 * 3 * 224 * 224  # input values per batch: 1,024 digits, 64 images at 224x224
+
+
+def _batch(model: nn.Module, x: torch.Tensor, most: int) -> int:
+    return max(1, min(most, BATCH_VALUES // values_per_example(model, x))) if len(x) else most
+
+
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    batch_size = _batch(model, x, batch_size)
     device = next(model.parameters()).device
     model.eval()
     with torch.no_grad():
@@ -20,6 +29,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.
 
 
 def attributions(model: nn.Module, x: torch.Tensor, method: str = "saliency", batch_size: int = 512) -> np.ndarray:
+    batch_size = _batch(model, x, batch_size)
     device = next(model.parameters()).device
     maps = [
         explain(model, x[i : i + batch_size].to(device), method)[0].cpu().numpy() for i in range(0, len(x), batch_size)

@@ -89,6 +89,10 @@ def train(
         scale = cfg.lambda_scale if cfg.lambda_scale is not None else method.lambda_scale
         lam = automatic_lambda(model, method, x, y, mask, generator, device)
         lam = None if lam is None else scale * lam
+    if cfg.train_head_only:  # frozen means frozen: batch-norm statistics stay as loaded too
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
     history: list[dict] = []
     n = len(x)
     for epoch in range(1, cfg.epochs + 1):
