@@ -94,6 +94,8 @@ if task != "ranking":  # classifiers: images and texts
     batch_size = c5.number_input("Batch size", 1, 4096, Config.batch_size, help=Config.help("batch_size"))
     if task == "text":
         max_length = c6.number_input("Max tokens", 8, 512, Config.max_length, help=Config.help("max_length"))
+    else:
+        augment = c6.checkbox("Augment: random crop and flip", help=Config.help("augment"))
     backbone_options: dict = {}
     if task != "text" and arch and _is_backbone(arch):
         b1, b2, b3 = st.columns(3)
@@ -125,7 +127,7 @@ if task != "ranking":  # classifiers: images and texts
         if task == "text":
             cfg = Config(backbone=backbone.strip() or "minilm", max_length=int(max_length), **common)
         else:
-            cfg = Config(arch=arch, **backbone_options, **common)
+            cfg = Config(arch=arch, augment=augment, **backbone_options, **common)
     except ValueError as exc:
         st.error(ui.md(str(exc)))
         cfg = None

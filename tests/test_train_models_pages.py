@@ -44,13 +44,14 @@ def test_image_train_page_says_what_will_run_and_locks_automatic_lambda(demo):
     [lam] = [n for n in at.number_input if n.label == "Lambda"]
     assert lam.disabled  # automatic lambda is ticked: the number is not what will run
     assert any("Will run 30 epochs" in i.value and "automatic lambda" in i.value for i in at.info)
-    at.checkbox[0].uncheck().run()
+    [c for c in at.checkbox if c.label == "Automatic lambda"][0].uncheck().run()
     [lam] = [n for n in at.number_input if n.label == "Lambda"]
     assert not lam.disabled
     lam.set_value(25.0).run()
     assert any("lambda 25." in i.value for i in at.info)
     at.selectbox[0].set_value("ce").run()  # counterexamples: copies, no penalty weight to set
-    assert not [n for n in at.number_input if n.label == "Lambda"] and not at.checkbox
+    assert not [n for n in at.number_input if n.label == "Lambda"]
+    assert [c.label for c in at.checkbox] == ["Augment: random crop and flip"]  # no lambda to set
     assert any("no penalty weight" in i.value for i in at.info)
     at.selectbox[0].set_value("rrr").run()
     [b for b in at.button if b.label == "Queue training job"][0].click().run()
@@ -231,6 +232,7 @@ def test_image_train_page_queues_a_backbone_with_its_options(demo, tmp_path):
     size.set_value(32).run()
     [head] = [c for c in at.checkbox if c.label == "Train only the head"]
     head.check().run()
+    [c for c in at.checkbox if c.label.startswith("Augment")][0].check().run()
     [weights] = [t for t in at.text_input if t.label.startswith("Weights file")]
     weights.set_value(str(tmp_path / "missing.safetensors")).run()
     [b for b in at.button if b.label == "Queue training job"][0].click().run()
@@ -247,6 +249,7 @@ def test_image_train_page_queues_a_backbone_with_its_options(demo, tmp_path):
         True,
         None,
     )
+    assert config["augment"] is True
 
 
 def test_image_train_page_takes_your_own_model_by_name(demo):

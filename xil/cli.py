@@ -517,6 +517,7 @@ def train(
     weights: str | None = typer.Option(None, help="A backbone's starting weights (.safetensors, or .pth)."),
     image_size: int | None = typer.Option(None, help="A backbone's input size (default: its own, 224)."),
     head_only: bool = typer.Option(False, "--head-only", help="Fine-tune only a backbone's classifier head."),
+    augment: bool = typer.Option(False, "--augment", help="Random crop and flip, marks moved alike (photos)."),
 ) -> None:
     """Queue a training job (run it with `xil worker`)."""
     from xil import services
@@ -532,6 +533,7 @@ def train(
             weights=weights,
             image_size=image_size,
             train_head_only=head_only,
+            augment=augment,
         )
         job = services.queue_training(project, cfg)
     except ValueError as exc:

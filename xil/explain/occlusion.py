@@ -5,9 +5,8 @@ half its size, so every image takes about 13 x 13 forward passes, in batches of 
 input values, in float32 even where other methods run in bfloat16 (a logit's drop needs the resolution).
 """
 
-from captum.attr import Occlusion
-
 import torch
+from captum.attr import Occlusion
 
 from xil.explain.explainer import Explainer, values_per_example
 

@@ -21,6 +21,8 @@ class TrainConfig(Settings):
             weights_only=True); None: random, or the hf: model's own.
         image_size: a backbone's input size in pixels (square); None: its own (224 for the built-ins).
         train_head_only: fine-tune only a backbone's classifier head (its last linear layer).
+        augment: random crop (zero padding of an eighth of the size) and left-right flip of every
+            training batch, the annotators' marks moved with the pixels (for photos, not digits).
         epochs: passes over the training examples (at least 1).
         batch_size: examples per optimiser step (at least 1).
         lr: the Adam learning rate (positive).
@@ -42,6 +44,7 @@ class TrainConfig(Settings):
     weights: str | None = None
     image_size: int | None = None
     train_head_only: bool = False
+    augment: bool = False
     epochs: int = 30
     batch_size: int = 64
     lr: float = 1e-3

@@ -10,7 +10,6 @@ from xil.explain import explain
 from xil.explain.explainer import values_per_example
 from xil.explain.metrics import wrong_reason_score
 
-
 BATCH_VALUES = 64 * 3 * 224 * 224  # input values per batch: 1,024 digits, 64 images at 224x224
 
 

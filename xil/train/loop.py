@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from xil import config as xil_config
 from xil import feedback, models
 from xil.precision import autocast
+from xil.train.augment import crop_and_flip
 from xil.train.config import TrainConfig
 
 
@@ -102,15 +103,18 @@ def train(
         for start in range(0, n, cfg.batch_size):
             idx = order[start : start + cfg.batch_size]
             xb, yb = x[idx], y[idx]
+            mb = None if mask is None else mask[idx]
+            if cfg.augment:
+                xb, mb = crop_and_flip(xb, mb, generator)
             penalty = torch.zeros((), device=device)
             with autocast(device, cpu=False):
                 if method is not None and method.augment is not None:
                     x0, y0 = xb, yb  # each copy augments the original batch, whose rows the mask matches
                     for _ in range(cfg.ce_copies):
-                        xa, ya = method.augment(x0, y0, mask[idx], generator)
+                        xa, ya = method.augment(x0, y0, mb, generator)
                         xb, yb = torch.cat([xb, xa[len(x0) :]]), torch.cat([yb, ya[len(y0) :]])
                 if method is not None and method.terms is not None:
-                    logits, per_example = method.terms(model, xb, yb, mask[idx])
+                    logits, per_example = method.terms(model, xb, yb, mb)
                     penalty = per_example.float().mean()
                 else:
                     logits = model(xb)
