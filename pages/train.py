@@ -109,7 +109,7 @@ if task != "ranking":  # classifiers: images and texts
         auto = st.checkbox(
             "Automatic lambda" if fixed_default is None else f"Default lambda ({fixed_default:g})",
             value=True,
-            help="Scale the penalty to the cross-entropy after a warm-up epoch."
+            help="Scale the penalty to a multiple of the cross-entropy; the line below says when and how much."
             if fixed_default is None
             else "This method's penalty is in cross-entropy units; its default needs no warm-up.",
         )
