@@ -62,7 +62,7 @@ def test_saved_backbone_loads_without_its_source(tmp_path, resnet):
 
 
 def test_weights_file_fills_every_matching_tensor_but_the_head(tmp_path, resnet):
-    state = {k: v.clone() for k, v in resnet.net.state_dict().items()}
+    state = {k: v.contiguous().clone() for k, v in resnet.net.state_dict().items()}
     save_file(state, str(tmp_path / "w.safetensors"))
     torch.save(state, tmp_path / "w.pth")
     for name in ("w.safetensors", "w.pth"):
@@ -74,7 +74,7 @@ def test_weights_file_fills_every_matching_tensor_but_the_head(tmp_path, resnet)
     with pytest.raises(ValueError, match="does not fit this architecture"):
         models.build("resnet18", (3, 32, 32), 7, weights=str(tmp_path / "bad.safetensors"))
     vit = models.build("vit_tiny_patch16_224", (3, 32, 32), 2, image_size=32)
-    save_file({k: v.clone() for k, v in vit.net.state_dict().items()}, str(tmp_path / "vit32.safetensors"))
+    save_file({k: v.contiguous().clone() for k, v in vit.net.state_dict().items()}, str(tmp_path / "vit32.safetensors"))
     with pytest.raises(ValueError, match="other shapes than this model"):  # position embeddings of 32 px
         models.build("vit_tiny_patch16_224", (3, 32, 32), 2, weights=str(tmp_path / "vit32.safetensors"))
     (tmp_path / "saved.safetensors").write_bytes(model_bytes(resnet, "resnet18", (3, 32, 32), 4))
