@@ -553,7 +553,7 @@ def bench_decoy(
     seeds: int = typer.Option(1, help="Repeat with training seeds 0..N-1; report mean and std."),
     image_size: int | None = typer.Option(None, help="A backbone's input size (default: its own)."),
     per_class: int | None = typer.Option(
-        None, help="cifar10: training images per class (default: 500 on the CPU, all 2,000 on a GPU)."
+        None, help="cifar10: training images per class (default: 100 on the CPU, all 2,000 on a GPU)."
     ),
     feedback_fraction: str | None = typer.Option(
         None, help="Comma-separated fractions of training examples given feedback, e.g. 0.01,0.1,1."

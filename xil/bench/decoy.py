@@ -24,10 +24,10 @@ from xil.train import TrainConfig, TrainData, evaluate, train
 DEFAULT_EPOCHS = {"mlp": 64, "cnn": 30, "convnet": 30}
 BACKBONE_EPOCHS = 15
 DATASETS = ("digits", "mnist", "cifar10")
-CPU_PER_CLASS = {"cifar10": 500}  # training images per class on the CPU (GPU: all of them)
+CPU_PER_CLASS = {"cifar10": (100, 500)}  # training and test images per class on the CPU (GPU: all)
 
 
-def _load(dataset: str, folder: Path | None, decoys: bool, per_class: int | None = None) -> ImageDataset:
+def _load(dataset: str, folder: Path | None, decoys: bool, per_class: tuple | None = None) -> ImageDataset:
     if dataset == "digits":
         return data.decoy_digits(decoys=decoys)
     if dataset not in DATASETS:
@@ -36,7 +36,8 @@ def _load(dataset: str, folder: Path | None, decoys: bool, per_class: int | None
         raise ValueError(f"--dataset {dataset} needs --data DIR (MNIST IDX files, or CIFAR-10's train/ and test/)")
     if dataset == "mnist":
         return data.decoy_mnist(folder, decoys=decoys)
-    return decoy_cifar10(folder, decoys=decoys, per_class_train=per_class)
+    train, test = per_class or (None, None)
+    return decoy_cifar10(folder, decoys=decoys, per_class_train=train, per_class_test=test)
 
 
 @dataclass
@@ -51,7 +52,7 @@ class Prepared:
     test_decoys: np.ndarray
 
 
-def prepare(dataset: str, folder: Path | None, per_class: int | None = None) -> Prepared:
+def prepare(dataset: str, folder: Path | None, per_class: tuple | None = None) -> Prepared:
     decoyed = _load(dataset, folder, decoys=True, per_class=per_class)
     clean = _load(dataset, folder, decoys=False, per_class=per_class)
     tr, te = decoyed.indices("train"), decoyed.indices("test")
@@ -105,7 +106,7 @@ def run(
 ) -> dict:
     """One seed: the measured numbers as they are; ``seeds`` > 1: their mean, std and per-seed values.
     ``image_size``: a backbone's input size; ``per_class``: training images per class of cifar10
-    (default: 500 on the CPU, all 2,000 on a GPU)."""
+    (default: 100 on the CPU, with 500 test images per class; all 2,000 and 1,000 on a GPU)."""
     methods = methods or feedback.REGISTRY.names()
     for method in methods:  # refuse an unknown name before training anything
         feedback.REGISTRY.lookup(method)
@@ -113,9 +114,10 @@ def run(
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, not {seeds}")
     epochs = epochs or (BACKBONE_EPOCHS if backbone else DEFAULT_EPOCHS.get(arch, 30))
-    if per_class is None and config.device(device) == "cpu":
-        per_class = CPU_PER_CLASS.get(dataset)
-    options = {"image_size": image_size, "per_class": per_class}
+    sizes = CPU_PER_CLASS.get(dataset) if config.device(device) == "cpu" else None
+    if per_class is not None:
+        sizes = (per_class, sizes[1] if sizes else None)
+    options = {"image_size": image_size, "per_class": sizes}
     runs = [
         _run_seed(dataset, data, arch, device, epochs, methods, fractions, seed + i, **options) for i in range(seeds)
     ]
@@ -172,7 +174,7 @@ def _run_seed(
     fractions: list[float] | None,
     seed: int,
     image_size: int | None = None,
-    per_class: int | None = None,
+    per_class: tuple | None = None,
 ) -> dict:
     p = prepare(dataset, data, per_class)
     train_data, test, test_decoys = p.train, p.test, p.test_decoys
