@@ -54,6 +54,9 @@ bench: install
 		$(VENV)/bin/xil bench decoy --dataset mnist --data ../shared/data/mnist --arch mlp --feedback-fraction 0.01,0.1,1 --json; \
 		$(VENV)/bin/xil bench decoy --dataset mnist --data ../shared/data/mnist --arch cnn --json; \
 	else echo "../shared/data/mnist not found: skipping the Decoy-MNIST benchmarks"; fi
+	@if [ -d ../shared/data/cifar10 ]; then \
+		$(VENV)/bin/xil bench decoy --dataset cifar10 --data ../shared/data/cifar10 --arch resnet18 --image-size 32 --epochs 10 --json; \
+	else echo "../shared/data/cifar10 not found: skipping the Decoy-CIFAR-10 benchmark"; fi
 	@if [ -d ../shared/data/rt-polarity ]; then \
 		$(VENV)/bin/xil bench text-shortcut --data ../shared/data/rt-polarity --json; \
 	else echo "../shared/data/rt-polarity not found: skipping the text-shortcut benchmark"; fi
