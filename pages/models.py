@@ -18,7 +18,8 @@ if not versions:
     st.stop()
 
 
-task = services.get_project(pid).task
+project = services.get_project(pid)
+task = project.task
 # Columns of the first table, then (texts) a second one for explanation quality: in one table the
 # text project's columns ran off the screen.
 MAIN = {
@@ -128,7 +129,7 @@ if (curve := feedback_curve()) is not None:
     st.markdown("**What the feedback bought**")
     st.plotly_chart(curve, key="models-curve")
 latest = versions[-1]
-if hint := services.feedback_hint(task, latest.method, latest.n_feedback):
+if hint := services.feedback_hint(task, latest.method, latest.n_feedback, project.source):
     st.info(hint)
 if task != "ranking" and (n_bare := services.count_lacking_reason(pid)):  # saved before the Annotate page asked
     st.warning(

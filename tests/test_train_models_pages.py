@@ -260,3 +260,10 @@ def test_image_train_page_takes_your_own_model_by_name(demo):
     assert any("unknown backbone" in e.value for e in at.error)  # no name yet: said, not a traceback
     name.set_value("timm:resnet18").run()
     assert not at.exception
+
+
+def test_feedback_hints_speak_only_for_the_projects_they_measured():
+    assert "about 80 judged examples" in services.feedback_hint("image", "rrr", 3, "decoy-digits")
+    assert services.feedback_hint("image", "rrr", 3, "decoy-cifar10") is None  # not what was measured
+    assert services.feedback_hint("image", "rrr", 3, "image-folder") is None
+    assert services.feedback_hint("image", "rrr", 500, "decoy-digits") is None  # enough feedback
