@@ -10,14 +10,6 @@ from xil import services
 
 OWN_MODEL = "__own__"  # the Model choice that asks for an hf:, torchvision: or timm: name
 
-
-def _is_backbone(arch: str) -> bool:
-    try:
-        return services.is_backbone(arch)
-    except ValueError:  # an unknown name: the config says so below
-        return False
-
-
 ui.setup("Train")
 ui.require_permission("train")
 st.title("Train")
@@ -97,7 +89,7 @@ if task != "ranking":  # classifiers: images and texts
     else:
         augment = c6.checkbox("Augment: random crop and flip", help=Config.help("augment"))
     backbone_options: dict = {}
-    if task != "text" and arch and _is_backbone(arch):
+    if task != "text" and services.is_backbone(arch):
         b1, b2, b3 = st.columns(3)
         weights = b1.text_input("Weights file (optional)", "", help=Config.help("weights")).strip()
         size = b2.number_input("Image size (0: the model's own)", 0, 1024, 0, step=16, help=Config.help("image_size"))

@@ -209,5 +209,9 @@ def architectures() -> dict[str, str]:
 
 
 def is_backbone(arch: str) -> bool:
-    """Whether ``arch`` takes a weights file, an image size and head-only training."""
-    return models.lookup(arch).backbone
+    """Whether ``arch`` takes a weights file, an image size and head-only training (False for a name
+    that is no architecture: the config says what is wrong with it)."""
+    try:
+        return models.lookup(arch).backbone
+    except ValueError:
+        return False
