@@ -15,7 +15,9 @@ from xil.data.base import stratified_split
 @dataclass
 class PromptDataset:
     """Prompts, K candidates each, and a train/test split by prompt (held-out prompts evaluate the
-    reward model). ``source`` says what produced the candidates (a file, or a generator model)."""
+    reward model). ``source`` says what produced the candidates (a file, or a generator model);
+    ``origins`` says it per prompt where later rounds came from other generator versions (empty: all
+    from ``source``). A prompt can appear again in a later round with new candidates."""
 
     name: str
     prompts: list[str]
@@ -24,6 +26,7 @@ class PromptDataset:
     source: str = "file"
     ids: list[str] = field(default_factory=list)
     class_names: list[str] = field(default_factory=list)  # no classes: rankings, not labels
+    origins: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.split = np.asarray(self.split, dtype="U5")
@@ -31,6 +34,21 @@ class PromptDataset:
             raise ValueError("prompts, candidates and split must have the same length")
         if not self.ids:
             self.ids = [str(i) for i in range(len(self.prompts))]
+        if not self.origins:
+            self.origins = [self.source] * len(self.prompts)
+
+    def with_round(self, rows: list[int], candidates: list[list[str]], origin: str, tag: str) -> PromptDataset:
+        """A copy with a new round appended: prompt ``rows[i]`` again, with ``candidates[i]`` from
+        ``origin``, in the same split, its id suffixed ``@tag``."""
+        return PromptDataset(
+            self.name,
+            self.prompts + [self.prompts[i] for i in rows],
+            self.candidates + [list(c) for c in candidates],
+            np.concatenate([self.split, self.split[rows]]),
+            self.source,
+            self.ids + [f"{self.ids[i]}@{tag}" for i in rows],
+            origins=self.origins + [origin] * len(rows),
+        )
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -56,6 +74,7 @@ class PromptDataset:
             "split": self.split.tolist(),
             "source": self.source,
             "ids": self.ids,
+            "origins": self.origins,
         }
         return gzip.compress(json.dumps(payload).encode("utf-8"), mtime=0)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from xil.settings import Settings
 
@@ -30,6 +31,8 @@ class RewardConfig(Settings):
             rankings a reviewer accepted) or "consensus" (per prompt the candidates ordered by their mean
             rank over the annotators).
     """
+
+    VERSION_METHOD: ClassVar[str] = "bradley_terry"  # the method of the versions it makes
 
     backbone: str = "minilm"
     epochs: int = 2

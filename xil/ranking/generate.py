@@ -123,3 +123,24 @@ def sample_candidates(
         decoded = tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
         out += [[t.strip() for t in decoded[i : i + cfg.k]] for i in range(0, len(decoded), cfg.k)]
     return out
+
+
+def best_of_n(
+    generator: str | Path | tuple,
+    reward: tuple,
+    prompts: list[str],
+    cfg: GenerationConfig | None = None,
+    max_length: int = 256,
+) -> list[tuple[str, float, list[str], list[float]]]:
+    """Best-of-n: sample ``cfg.k`` candidates per prompt and keep the one the reward model ``reward``
+    (``(model, tokenizer)``) scores highest; no training. Per prompt ``(best answer, its reward, every
+    candidate, their rewards)``."""
+    from xil.ranking.scoring import score_groups
+
+    candidates = sample_candidates(generator, prompts, cfg)
+    scores = score_groups(*reward, [{"prompt": p, "candidates": c} for p, c in zip(prompts, candidates, strict=True)], max_length)
+    out = []
+    for group, values in zip(candidates, scores, strict=True):
+        top = max(range(len(group)), key=values.__getitem__)
+        out.append((group[top], values[top], group, values))
+    return out

@@ -58,6 +58,29 @@ def create_project(name: str, ds: Dataset, source: str) -> Project:
         return project
 
 
+def extend_project(project_id: int, ds: Dataset) -> list[int]:
+    """Replace the project's dataset file by ``ds``, which keeps every row it had and appends new ones,
+    and add their Example rows, in one transaction; the ids of the new examples."""
+    project = get_project(project_id)
+    old = dataset(project_id)
+    if len(ds) < len(old) or task_of(ds) != project.task:
+        raise ValueError("a project's dataset can only grow, with rows of the same task")
+    rel, sha = storage.put_bytes(ds.to_bytes(), ".npz" if project.task == "image" else ".json.gz", "datasets")
+    names = ds.names if project.task == "image" else [f"{ds.split[i]}/{ds.ids[i]}" for i in range(len(ds))]
+    with session_scope(write=True) as session:
+        row = session.get(Project, project_id, with_for_update=True)
+        if row.data_sha != project.data_sha:
+            raise ValueError("the project's data changed meanwhile: try again")
+        row.data_path, row.data_sha = rel, sha
+        new = [
+            Example(project_id=project_id, idx=i, split=str(ds.split[i]), label=int(ds.labels[i]), name=names[i])
+            for i in range(len(old), len(ds))
+        ]
+        session.add_all(new)
+        session.flush()
+        return [int(e.id) for e in new]
+
+
 def project_named(name: str) -> Project | None:
     with session_scope() as session:
         return session.scalar(select(Project).where(Project.name == name))

@@ -12,6 +12,7 @@ from sqlmodel import col
 
 from db import Example, Feedback, ModelVersion, session_scope
 from xil.data.prompts import PromptDataset
+from xil.ranking.config import RewardConfig
 from xil.ranking.metrics import kendall_tau
 from xil.ranking.pairs import pairs_from_ranking
 from xil.services.access import Actor, audit, judge_name, require
@@ -48,9 +49,9 @@ def view(example_id: int) -> RankingView:
         example.split,
         ds.prompts[example.idx],
         ds.candidates[example.idx],
-        ds.source,
+        ds.origins[example.idx],
     )
-    reward = latest_model_version(example.project_id)
+    reward = latest_model_version(example.project_id, RewardConfig.VERSION_METHOD)
     if reward is not None:
         result.scores = list(
             _scores(
@@ -112,10 +113,10 @@ def save_ranking(
         "ranks": ranks,
         "all_bad": all_bad,
         "correction": correction,
-        "generator": ds.source,
+        "generator": ds.origins[example.idx],
         "reward_model_version_id": reward_model_version_id,
     }
-    # model_version_id stays empty: the candidates came from ds.source, not from a studio model version
+    # model_version_id stays empty: the candidates came from the row's origin (a file, a generator or a generator version)
     row = store_feedback(example, annotator, model_version_id=None, kind="ranking", payload=payload)
     if correction is not None:
         add_correction(

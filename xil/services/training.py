@@ -21,9 +21,16 @@ from xil.services.versions import insert_version, latest_model_version
 from xil.train import Cancelled
 
 
-def config_class(project_id: int) -> type:
-    """The training config a project's jobs take (TrainConfig, TextTrainConfig or RewardConfig)."""
-    return adapters.for_project(project_id).config_class
+def config_class(project_id: int, kind: str | None = None) -> type:
+    """The training config a project's jobs take (TrainConfig, TextTrainConfig or RewardConfig); with
+    ``kind``, the one of that ``KIND`` (a ranking project also trains its generator: "preference tuning")."""
+    adapter = adapters.for_project(project_id)
+    if kind is None:
+        return adapter.config_class
+    for cls in adapter.config_classes:
+        if cls.KIND == kind:
+            return cls
+    raise ValueError(f"a {adapter.task} project has no {kind} jobs")
 
 
 FEEDBACK_TITLES = {
@@ -50,9 +57,15 @@ def queue_training(project_id: int, cfg, actor: Actor | None = None) -> Job:
     weights = getattr(cfg, "weights", None)  # always a file: always inside the allowed folders
     if weights and not config.readable_path(weights).is_file():
         raise ValueError(f"weights file {weights} not found")
-    adapters.for_project(project_id).check(project_id, cfg)
-    parent = latest_model_version(project_id)
-    job = jobs.enqueue(project_id, "train", {"config": cfg.to_dict(), "parent_id": parent.id if parent else None})
+    adapter = adapters.for_project(project_id)
+    if not isinstance(cfg, adapter.config_classes):
+        raise ValueError(
+            f"a {adapter.task} project trains with {' or '.join(c.__name__ for c in adapter.config_classes)}"
+        )
+    adapter.check(project_id, cfg)
+    parent = latest_model_version(project_id, getattr(cfg, "VERSION_METHOD", None))  # its own lineage
+    spec = {"config": cfg.to_dict(), "kind": cfg.KIND, "parent_id": parent.id if parent else None}
+    job = jobs.enqueue(project_id, "train", spec)
     audit(actor, "job_queued", project_id, job_id=job.id, method=getattr(cfg, "method", None), feedback=cfg.feedback)
     return job
 
@@ -98,7 +111,7 @@ def register_model(
 def run_job(job: Job, ctx: jobs.JobContext) -> tuple[dict, int]:
     """Train, evaluate and register one model version, reporting each epoch on the job row."""
     adapter = adapters.for_project(job.project_id)
-    cfg = adapter.config_class.from_dict(job.spec["config"])
+    cfg = config_class(job.project_id, job.spec.get("kind")).from_dict(job.spec["config"])
 
     def progress(record: dict) -> bool:
         return ctx.report(record["epoch"] / record["epochs"] * 0.95, record, adapter.progress_line(record))

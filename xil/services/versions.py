@@ -9,6 +9,7 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlmodel import col
@@ -35,14 +36,20 @@ def insert_version(project_id: int, path: str, sha: str, job: JobContext | None 
         return row
 
 
+def save_model_files(write: Callable[[Path], Path], prefix: str) -> tuple[str, str]:
+    """A new folder under the data directory filled by ``write(folder)``, which returns the weights
+    file: ``(relative path, SHA-256 of the weights)``."""
+    rel = f"models/{prefix}-{uuid.uuid4().hex}"
+    weights = write(config.home() / rel)
+    return rel, hashlib.sha256(weights.read_bytes()).hexdigest()
+
+
 def save_model_folder(model, tokenizer, prefix: str) -> tuple[str, str]:
     """A Hugging Face model and tokenizer as a folder under the data directory: ``(relative path,
     SHA-256 of the weights)``."""
     from xil.models.text import save_classifier
 
-    rel = f"models/{prefix}-{uuid.uuid4().hex}"
-    folder = save_classifier(model, tokenizer, config.home() / rel)
-    return rel, hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    return save_model_files(lambda folder: save_classifier(model, tokenizer, folder) / "model.safetensors", prefix)
 
 
 def get_model_version(model_version_id: int) -> ModelVersion:
@@ -59,8 +66,10 @@ def list_model_versions(project_id: int) -> list[ModelVersion]:
         return list(session.scalars(query))
 
 
-def latest_model_version(project_id: int) -> ModelVersion | None:
-    versions = list_model_versions(project_id)
+def latest_model_version(project_id: int, method: str | None = None) -> ModelVersion | None:
+    """The project's newest version (with ``method``: the newest made by it, e.g. a ranking project's
+    newest reward model, "bradley_terry", or generator, "dpo")."""
+    versions = [v for v in list_model_versions(project_id) if method is None or v.method == method]
     return versions[-1] if versions else None
 
 

@@ -17,6 +17,7 @@ Progress = Callable[[dict], bool]  # called once per epoch; False stops the job
 class TaskAdapter(Protocol):
     task: ClassVar[str]
     config_class: ClassVar[type]  # the training config, stored on the job row
+    config_classes: ClassVar[tuple[type, ...]]  # every config its jobs take, config_class first (distinct KINDs)
     methods: ClassVar[Registry]  # the feedback methods its configs name (xil.feedback, xil.feedback.text)
 
     def first_config(self) -> Any | None:

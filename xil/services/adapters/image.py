@@ -38,6 +38,7 @@ def _load_module(path: str) -> nn.Module:
 class ImageAdapter:
     task: ClassVar[str] = "image"
     config_class: ClassVar[type] = TrainConfig
+    config_classes: ClassVar[tuple[type, ...]] = (TrainConfig,)
     methods: ClassVar[Registry] = feedback.REGISTRY
 
     def first_config(self) -> TrainConfig:

@@ -56,6 +56,7 @@ def _marks(words: list[np.ndarray], judged: list[tuple[int, Feedback]], kind: st
 class TextAdapter:
     task: ClassVar[str] = "text"
     config_class: ClassVar[type] = TextTrainConfig
+    config_classes: ClassVar[tuple[type, ...]] = (TextTrainConfig,)
     methods: ClassVar[Registry] = TEXT_METHODS
 
     def first_config(self) -> TextTrainConfig:

@@ -1,0 +1,170 @@
+"""Middle tier: answers from a ranking project's generator. A *source* is the project's base generator
+or one of its generator versions (DPO), optionally with best-of-n (the newest reward model keeps the
+top-scored of n samples) and with retrieved corrections in the prompt (RiT). New rounds of candidates
+for the Rank page come from a source, so the loop (rank, train, generate) goes on with the newest version.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field, replace
+
+from db import ModelVersion
+from xil.data.prompts import PromptDataset
+from xil.ranking.config import RewardConfig
+from xil.ranking.dpo import PreferenceTuningConfig
+from xil.ranking.generate import GenerationConfig, best_of_n, load_causal_lm, sample_candidates
+from xil.services.access import Actor, audit, require
+from xil.services.adapters.ranking import RankingAdapter, project_generator
+from xil.services.catalog import dataset, extend_project, get_project
+from xil.services.revision import revise
+from xil.services.versions import get_model_version, latest_model_version, list_model_versions, model_lock
+
+_adapter = RankingAdapter()
+GENERATOR_METHOD = PreferenceTuningConfig.VERSION_METHOD
+
+
+@dataclass(frozen=True)
+class AnswerSource:
+    """Where answers come from: ``version_id`` (a generator version; None: the base generator), the
+    ``best_of`` samples the newest reward model picks from (1: no picking), and ``corrections``
+    (retrieved RiT corrections put in the prompt)."""
+
+    version_id: int | None = None
+    best_of: int = 1
+    corrections: bool = False
+
+    def __post_init__(self) -> None:
+        if self.best_of < 1:
+            raise ValueError(f"best-of-n needs n of at least 1, not {self.best_of}")
+
+    @property
+    def key(self) -> str:
+        """A stable text form, stored with comparisons: ``base``, ``v12``, ``v12+best-of-4+corrections``."""
+        key = "base" if self.version_id is None else f"v{self.version_id}"
+        if self.best_of > 1:
+            key += f"+best-of-{self.best_of}"
+        return key + ("+corrections" if self.corrections else "")
+
+    @classmethod
+    def from_key(cls, key: str) -> AnswerSource:
+        head, *options = key.strip().split("+")
+        if head != "base" and not (head.startswith("v") and head[1:].isdigit()):
+            raise ValueError(f"unknown answer source {key!r}")
+        best_of = 1
+        for option in options:
+            if option.startswith("best-of-") and option[8:].isdigit():
+                best_of = int(option[8:])
+            elif option != "corrections":
+                raise ValueError(f"unknown option {option!r} in answer source {key!r}")
+        return cls(None if head == "base" else int(head[1:]), best_of, "corrections" in options)
+
+
+@dataclass
+class Answer:
+    text: str
+    prompt: str  # as the generator saw it: with the retrieved corrections when asked for
+    retrieved: list[dict] = field(default_factory=list)  # the RiT corrections used: text, kind, similarity ...
+    candidates: list[str] = field(default_factory=list)  # best-of-n: every sample, and their rewards
+    scores: list[float] | None = None
+
+
+def generator_versions(project_id: int) -> list[ModelVersion]:
+    return [v for v in list_model_versions(project_id) if v.method == GENERATOR_METHOD]
+
+
+def answer_sources(project_id: int) -> dict[str, str]:
+    """``{key: title}`` of the generators a project's answers can come from: the base generator (where
+    the candidates came from a model) and every generator version, newest last."""
+    out = {}
+    base = project_generator(project_id)
+    if base:
+        out["base"] = f"Base generator ({base})"
+    for v in generator_versions(project_id):
+        out[f"v{v.id}"] = f"Generator v{v.version} (DPO on {v.n_feedback} prompts)"
+    return out
+
+
+def source_title(project_id: int, source: AnswerSource) -> str:
+    title = answer_sources(project_id).get(AnswerSource(source.version_id).key, source.key)
+    if source.best_of > 1:
+        title += f", best of {source.best_of}"
+    return title + (", with corrections" if source.corrections else "")
+
+
+@functools.lru_cache(maxsize=2)
+def _base_model(name_or_path: str):
+    return load_causal_lm(name_or_path)
+
+
+def _generator(project_id: int, version_id: int | None):
+    if version_id is None:
+        base = project_generator(project_id)
+        if base is None:
+            raise ValueError("this project has no generator: its candidates came from a file")
+        return _base_model(base)
+    row = get_model_version(version_id)
+    if row.project_id != project_id or row.method != GENERATOR_METHOD:
+        raise ValueError(f"model version {version_id} is no generator of this project")
+    return _adapter.load(row)
+
+
+def generate(
+    project_id: int, prompts: list[str], source: AnswerSource, cfg: GenerationConfig | None = None
+) -> list[Answer]:
+    """One answer per prompt from ``source`` (sampled with ``cfg``; its ``k`` is ignored)."""
+    cfg = cfg or GenerationConfig()
+    revised = [revise(p) if source.corrections else {"prompt": p, "retrieved": []} for p in prompts]
+    sent = [r["prompt"] for r in revised]
+    generator = _generator(project_id, source.version_id)
+    with model_lock:
+        if source.best_of == 1:
+            texts = [c[0] for c in sample_candidates(generator, sent, replace(cfg, k=1))]
+            return [Answer(t, s, r["retrieved"]) for t, s, r in zip(texts, sent, revised, strict=True)]
+        reward_row = latest_model_version(project_id, RewardConfig.VERSION_METHOD)
+        if reward_row is None:
+            raise ValueError("best-of-n needs a reward model: train one from the rankings on the Train page")
+        picked = best_of_n(
+            generator,
+            _adapter.load(reward_row),
+            sent,
+            replace(cfg, k=source.best_of),
+            reward_row.config.get("max_length", 256),
+        )
+    return [
+        Answer(best, s, r["retrieved"], candidates, scores)
+        for (best, _, candidates, scores), s, r in zip(picked, sent, revised, strict=True)
+    ]
+
+
+def new_round(
+    project_id: int,
+    source: AnswerSource | None = None,
+    k: int = 4,
+    limit: int | None = None,
+    actor: Actor | None = None,
+) -> list[int]:
+    """K new candidates for (up to ``limit`` of) the project's prompts from ``source`` (default: the
+    newest generator version, else the base generator; its best-of-n is not used: annotators rank
+    plain samples), appended as new examples to rank; their ids. Needs the train permission."""
+    require(actor, project_id, "train")
+    if get_project(project_id).task != "ranking":
+        raise ValueError("new rounds of candidates are for ranking projects")
+    if source is None:
+        newest = generator_versions(project_id)
+        source = AnswerSource(newest[-1].id if newest else None)
+    ds: PromptDataset = dataset(project_id)
+    first = {}
+    for i, prompt in enumerate(ds.prompts):
+        first.setdefault(prompt, i)
+    rows = list(first.values())[:limit]
+    if not rows:
+        raise ValueError("the project has no prompts")
+    cfg = GenerationConfig(k=k)
+    revised = [revise(ds.prompts[i])["prompt"] if source.corrections else ds.prompts[i] for i in rows]
+    with model_lock:
+        candidates = sample_candidates(_generator(project_id, source.version_id), revised, cfg)
+    origin = source.key if source.version_id is not None else project_generator(project_id)
+    ids = extend_project(project_id, ds.with_round(rows, candidates, origin, source.key))
+    audit(actor, "new_round", project_id, source=source.key, prompts=len(rows), k=k)
+    return ids
