@@ -433,6 +433,51 @@ def import_mnist(
     typer.echo(f"created project {project.name!r} (id {project.id})")
 
 
+@app.command("train-generator")
+def train_generator(
+    project: int = typer.Option(..., help="Ranking project id."),
+    generator: str = typer.Option("", help="Causal LM to start from (default: the project's own generator)."),
+    full: bool = typer.Option(False, help="Fine-tune every weight instead of a LoRA adapter."),
+    epochs: int = typer.Option(3),
+    lr: float = typer.Option(5e-4),
+    beta: float = typer.Option(0.1),
+    feedback: str = typer.Option("all", help="all, accepted or consensus."),
+) -> None:
+    """Queue a DPO job that fine-tunes the project's generator on its rankings (a worker runs it)."""
+    from xil import services
+
+    try:
+        cfg = services.config_class(project, "preference tuning")(
+            generator=generator, lora=not full, epochs=epochs, lr=lr, beta=beta, feedback=feedback
+        )
+        job = services.queue_training(project, cfg)
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"queued job {job.id}: run `xil worker` if none is running")
+
+
+@app.command("new-round")
+def new_round(
+    project: int = typer.Option(..., help="Ranking project id."),
+    source: str = typer.Option("", help="base, or vID of a generator version (default: the newest generator)."),
+    k: int = typer.Option(4, help="Candidates per prompt."),
+    limit: int | None = typer.Option(None, help="Only the first N prompts."),
+    corrections: bool = typer.Option(False, help="Put the retrieved RiT corrections in the prompts."),
+) -> None:
+    """Sample a new round of candidates to rank from a generator (new examples on the Rank page)."""
+    from xil import services
+
+    generation = services.generation
+    try:
+        chosen = generation.AnswerSource.from_key(source) if source else None
+        if chosen is not None and corrections:
+            chosen = generation.AnswerSource(chosen.version_id, corrections=True)
+        ids = generation.new_round(project, chosen, k=k, limit=limit)
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"added {len(ids)} prompts to rank")
+
+
 @app.command()
 def export(
     out: Path,
@@ -723,6 +768,18 @@ def bench_reward(
         args.update(reward.QUICK)
     result = reward.run(train, eval, device=device, **args)
     typer.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+@bench_app.command("dpo")
+def bench_dpo(
+    device: str = typer.Option("auto"),
+    seed: int = typer.Option(0),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The generator learns from rankings: DPO and best-of-n on a synthetic language judged by rule."""
+    from xil.bench import dpo
+
+    typer.echo(json.dumps(dpo.run(seed=seed, device=device), indent=None if as_json else 2))
 
 
 @bench_app.command("rit")

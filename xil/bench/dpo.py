@@ -31,9 +31,9 @@ from pathlib import Path
 
 import torch
 
-from xil.precision import precision_name
+from xil import config
 from xil.ranking.config import RewardConfig
-from xil.ranking.dpo import PreferenceTuningConfig, preference_rows, train_dpo
+from xil.ranking.dpo import PreferenceTuningConfig, preference_rows, train_dpo, training_precision
 from xil.ranking.generate import GenerationConfig, best_of_n, sample_candidates
 from xil.ranking.pairs import pairs_from_ranking
 from xil.ranking.reward import train_reward
@@ -176,5 +176,5 @@ def run(seed: int = 0, device: str = "auto") -> dict:
         "win_rate_after": round(win_after, 3),
         "best_of_n_win_rate": round(best_of_n_rate, 3),
         "train_s": round(train_s, 1),
-        "precision": precision_name(next(model.parameters()).device),
+        "precision": training_precision(config.device(device)),
     }

@@ -89,6 +89,12 @@ class PreferenceTuningConfig(Settings):
         check_feedback(self.feedback)
 
 
+def training_precision(device: str) -> str:
+    """What a DPO job computes in: bf16 mixed precision on GPUs that have it, float32 elsewhere (the
+    CPU's bf16 autocast is not what Trainer's ``bf16`` does on a CPU)."""
+    return "bfloat16" if device != "cpu" and native_bfloat16(device) else "float32"
+
+
 def preference_rows(groups: list[dict]) -> list[dict]:
     """``{prompt, chosen, rejected}`` per preference pair of ranked ``groups`` (``{prompt, candidates,
     pairs}``, as the reward model takes them). The answer follows the prompt after one space, as a
@@ -164,7 +170,7 @@ def train_dpo(
     ``rows`` (:func:`preference_rows`) with DPO. ``progress`` gets one dict per epoch (epoch, epochs,
     loss, margin, pair_accuracy, seconds) and may return False to cancel (:class:`Cancelled`).
     Returns ``(model, tokenizer, history)``: with ``lora`` a peft model holding the adapter."""
-    from datasets import Dataset
+    from datasets import Dataset, disable_progress_bars
     from peft import LoraConfig
     from transformers import PrinterCallback
     from transformers.utils import logging as hf_logging
@@ -180,6 +186,7 @@ def train_dpo(
     model = model.float().train()  # the trainer casts where bf16 is asked for; weights stay float32
     tokenizer.padding_side = "left"
     hf_logging.set_verbosity_error()
+    disable_progress_bars()  # the job log has its own lines
     torch.manual_seed(cfg.seed)
     peft_config = None
     if cfg.lora:
@@ -209,7 +216,7 @@ def train_dpo(
             report_to="none",
             seed=cfg.seed,
             use_cpu=device == "cpu",
-            bf16=device != "cpu" and native_bfloat16(device),
+            bf16=training_precision(device) == "bfloat16",
             disable_tqdm=True,
             dataloader_pin_memory=device != "cpu",
         )

@@ -138,7 +138,9 @@ def best_of_n(
     from xil.ranking.scoring import score_groups
 
     candidates = sample_candidates(generator, prompts, cfg)
-    scores = score_groups(*reward, [{"prompt": p, "candidates": c} for p, c in zip(prompts, candidates, strict=True)], max_length)
+    scores = score_groups(
+        *reward, [{"prompt": p, "candidates": c} for p, c in zip(prompts, candidates, strict=True)], max_length
+    )
     out = []
     for group, values in zip(candidates, scores, strict=True):
         top = max(range(len(group)), key=values.__getitem__)

@@ -51,7 +51,9 @@ def queue_training(project_id: int, cfg, actor: Actor | None = None) -> Job:
     data folders the operator allowed. Needs the train permission; the job's config records which
     feedback it trains on (``cfg.feedback``)."""
     require(actor, project_id, "train")
-    backbone = getattr(cfg, "backbone", "") or getattr(cfg, "arch", "").removeprefix("hf:")
+    backbone = (
+        getattr(cfg, "backbone", "") or getattr(cfg, "generator", "") or getattr(cfg, "arch", "").removeprefix("hf:")
+    )
     if backbone and config.looks_like_path(backbone) and not config.readable_path(backbone).exists():
         raise ValueError(f"{backbone} not found")
     weights = getattr(cfg, "weights", None)  # always a file: always inside the allowed folders

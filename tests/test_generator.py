@@ -1,0 +1,141 @@
+"""The generator learns from the rankings (issue 13): a DPO job makes a generator version, answers come
+from a version with best-of-n and with RiT corrections in the prompt, and new rounds of candidates
+come from the newest version."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tiny_models import tiny_causal_lm, tiny_classifier
+from xil import services, storage
+from xil.ranking.config import RewardConfig
+from xil.ranking.dpo import PreferenceTuningConfig, preference_rows
+from xil.ranking.generate import GenerationConfig, best_of_n
+from xil.ranking.scoring import score
+from xil.services import generation, ranking, revision
+from xil.services.generation import AnswerSource
+
+PROMPTS = [f"How do I look after plant number {i}?" for i in range(12)]
+
+
+@pytest.fixture
+def generated(tmp_path, monkeypatch):
+    """A ranking project whose candidates a tiny random GPT-2 sampled; every prompt ranked."""
+    monkeypatch.setenv("XIL_DATA_DIRS", str(tmp_path))
+    lm = str(tiny_causal_lm(tmp_path / "tiny-lm"))
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("\n".join(PROMPTS) + "\n", encoding="utf-8")
+    project = services.import_prompts(
+        path, name="plants", generator=lm, generation=GenerationConfig(k=3, max_new_tokens=6)
+    )
+    for example in ranking.next_prompts(project.id, n=100):
+        ranking.save_ranking(example, "ada", [1, 2, 3])
+    return project
+
+
+def test_dpo_job_makes_a_generator_version_that_answers(generated):
+    job = services.queue_training(
+        generated.id, PreferenceTuningConfig(epochs=1, batch_size=4, max_length=64, device="cpu")
+    )
+    assert services.run_worker(once=True) == 1
+    job = services.get_job(job.id)
+    assert job.status == "succeeded", job.error
+    assert job.history and {"loss", "margin", "pair_accuracy"} <= set(job.history[-1])
+    version = services.get_model_version(job.model_version_id)
+    assert version.method == "dpo" and version.arch == services.dataset(generated.id).source
+    assert 0 <= version.metrics["preference_acc"] <= 1 and version.metrics["eval_pairs"] > 0
+    assert (storage.absolute(version.path) / "adapter_model.safetensors").exists()
+    assert generation.answer_sources(generated.id) == {
+        "base": f"Base generator ({services.dataset(generated.id).source})",
+        f"v{version.id}": f"Generator v{version.version} (DPO on {version.n_feedback} prompts)",
+    }
+    [answer] = generation.generate(
+        generated.id, PROMPTS[:1], AnswerSource(version.id), GenerationConfig(max_new_tokens=5)
+    )
+    assert isinstance(answer.text, str) and answer.prompt == PROMPTS[0] and answer.retrieved == []
+    # a second DPO job descends from the first; reward scores on the Rank page ignore generators
+    assert ranking.view(ranking.my_rankings(generated.id, "ada")[0].example_id).scores is None
+    second = services.queue_training(generated.id, PreferenceTuningConfig(epochs=1, max_length=64, device="cpu"))
+    assert second.spec["parent_id"] == version.id and second.spec["kind"] == "preference tuning"
+
+
+def test_new_round_appends_candidates_from_the_newest_generator(generated):
+    before = len(services.dataset(generated.id))
+    ids = generation.new_round(generated.id, k=2, limit=5)
+    ds = services.dataset(generated.id)
+    assert len(ids) == 5 and len(ds) == before + 5
+    assert ds.prompts[before:] == ds.prompts[:5] and all(len(c) == 2 for c in ds.candidates[before:])
+    assert ds.origins[before:] == [ds.source] * 5 and list(ds.split[before:]) == list(ds.split[:5])
+    assert ids[0] in ranking.next_prompts(generated.id, n=100)  # the new round waits to be ranked
+    row = ranking.save_ranking(ids[0], "ada", [2, 1])
+    assert row.payload["generator"] == ds.source
+
+
+def test_a_project_without_a_generator_names_one_for_dpo():
+    services.seed_demo(train=False)
+    [project] = [p for p in services.list_projects() if p.task == "ranking"]
+    for example in ranking.next_prompts(project.id, n=5):
+        ranking.save_ranking(example, "ada", [1, 2, 3, 4])
+    with pytest.raises(ValueError, match="name the causal LM"):
+        services.queue_training(project.id, PreferenceTuningConfig())
+    with pytest.raises(ValueError, match="no generator"):
+        generation.generate(project.id, ["hi"], AnswerSource())
+
+
+def test_best_of_n_keeps_the_top_scored_candidate(tmp_path):
+    lm = str(tiny_causal_lm(tmp_path / "lm"))
+    reward = tiny_classifier(num_labels=1)
+    picked = best_of_n(lm, reward, PROMPTS[:3], GenerationConfig(k=4, max_new_tokens=6), max_length=64)
+    for prompt, (best, best_score, candidates, scores) in zip(PROMPTS[:3], picked, strict=True):
+        assert len(candidates) == 4 and scores == pytest.approx(score(*reward, prompt, candidates, 64))
+        assert best_score == max(scores) and best == candidates[scores.index(max(scores))]
+
+
+def test_best_of_n_needs_a_reward_model_and_uses_the_newest(generated, tmp_path):
+    with pytest.raises(ValueError, match="needs a reward model"):
+        generation.generate(generated.id, PROMPTS[:1], AnswerSource(best_of=3))
+    from xil.models.text import save_classifier
+
+    backbone = str(save_classifier(*tiny_classifier(num_labels=1), tmp_path / "tiny-reward"))
+    services.queue_training(generated.id, RewardConfig(backbone=backbone, epochs=1, max_length=64))
+    assert services.run_worker(once=True) == 1
+    [answer] = generation.generate(
+        generated.id, PROMPTS[:1], AnswerSource(best_of=3), GenerationConfig(max_new_tokens=5)
+    )
+    assert len(answer.candidates) == 3 and answer.text == answer.candidates[answer.scores.index(max(answer.scores))]
+
+
+def test_corrections_go_into_the_prompt_and_are_shown(generated):
+    revision.add_correction("Water it once a week and keep it out of direct sun.", "answer", PROMPTS[3])
+    [answer] = generation.generate(
+        generated.id, [PROMPTS[3]], AnswerSource(corrections=True), GenerationConfig(max_new_tokens=5)
+    )
+    assert (
+        answer.prompt
+        == f"Question: {PROMPTS[3]} Answer: Water it once a week and keep it out of direct sun. Question: {PROMPTS[3]} Answer:"
+    )
+    assert [r["text"] for r in answer.retrieved] == ["Water it once a week and keep it out of direct sun."]
+    [plain] = generation.generate(generated.id, [PROMPTS[3]], AnswerSource(), GenerationConfig(max_new_tokens=5))
+    assert plain.prompt == PROMPTS[3] and plain.retrieved == []
+
+
+def test_answer_source_keys_round_trip():
+    for source in (AnswerSource(), AnswerSource(7), AnswerSource(7, 4, True), AnswerSource(None, 2)):
+        assert AnswerSource.from_key(source.key) == source
+    for bad in ("v", "x1", "v1+best-of-x", "v1+fast"):
+        with pytest.raises(ValueError):
+            AnswerSource.from_key(bad)
+    with pytest.raises(ValueError):
+        AnswerSource(best_of=0)
+
+
+def test_preference_rows_and_config_checks():
+    rows = preference_rows([{"prompt": "Q?", "candidates": ["a", "b", "c"], "pairs": [(1, 0), (1, 2)]}])
+    assert rows == [
+        {"prompt": "Q?", "chosen": " b", "rejected": " a"},
+        {"prompt": "Q?", "chosen": " b", "rejected": " c"},
+    ]
+    for bad in ({"beta": 0}, {"lr": -1}, {"epochs": 0}, {"max_length": 8}, {"sft_weight": -1}, {"feedback": "some"}):
+        with pytest.raises(ValueError):
+            PreferenceTuningConfig(**bad)
+    assert PreferenceTuningConfig.from_dict(PreferenceTuningConfig(beta=0.2).to_dict()).beta == 0.2
