@@ -28,6 +28,7 @@ MAIN = {
     "wrong_reason_feedback": "wrong-reason (your marks)",
     "plausibility": "plausibility",
     "pairwise_acc": "pairwise accuracy (held-out prompts)",
+    "preference_acc": "generator preference accuracy (held-out prompts)",
     "train_pairs": "training pairs",
     "eval_pairs": "held-out pairs",
     "lambda": "lambda",
@@ -49,6 +50,8 @@ CAPTIONS = {
     "comprehensiveness": "Comprehensiveness (higher is better) and sufficiency (lower is better): how much the "
     "prediction changes without, or with only, the top-attributed words (ERASER).",
     "pairwise_acc": "Pairwise accuracy: share of held-out preference pairs the reward model orders as annotators did.",
+    "preference_acc": "Generator preference accuracy: share of held-out preference pairs whose chosen answer the "
+    "DPO-tuned generator made more likely, relative to the model it started from, than the rejected one.",
     "lambda": "Lambda: the penalty weight the job ended with (automatic or fixed).",
 }
 metrics = {v.id: dict(v.metrics) for v in versions}
@@ -138,7 +141,10 @@ if task != "ranking" and (n_bare := services.count_lacking_reason(pid)):  # save
     )
 
 if task == "ranking":
-    st.caption("Reward models: their scores and explanations appear next to each prompt on the Rank page.")
+    st.caption(
+        "Reward models: their scores and explanations appear next to each prompt on the Rank page. Generators "
+        "(DPO): they answer on the Rank page's generator panel and on the Compare page, blind, side by side."
+    )
     st.stop()
 st.subheader("Same example, two versions")
 c1, c2, c3 = st.columns(3)

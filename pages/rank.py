@@ -7,7 +7,7 @@ import streamlit as st
 
 from pages import ui
 from xil import services
-from xil.services import ranking
+from xil.services import generation, ranking
 
 ui.setup("Rank")
 st.title("Rank")
@@ -53,6 +53,74 @@ def go_back() -> None:
     st.session_state["rank_example"] = back.pop() if back else previous_prompt()
 
 
+def generator_panel() -> None:
+    """Answers from the project's generator or one of its DPO versions, with best-of-n (the newest reward
+    model's pick, scores shown) and RiT corrections in the prompt (the ones used are shown); and a new
+    round of candidates to rank from a generator, so that the loop goes on with the newest version."""
+    sources = generation.answer_sources(pid)
+    if not sources:
+        return
+    with st.expander("Generator: try it, or sample a new round to rank"):
+        keys = list(sources)
+        c1, c2, c3 = st.columns([3, 1, 2], vertical_alignment="bottom")
+        key = c1.selectbox("Generator", keys, index=len(keys) - 1, format_func=sources.get, key="gen_source")
+        best_of = c2.number_input(
+            "Best of n", 1, 16, 1, help="1: one sample; more: the reward model picks", key="gen_n"
+        )
+        corrections = c3.checkbox(
+            "With corrections (RiT)", key="gen_rit", help="Retrieved corrections go in the prompt"
+        )
+        source = generation.AnswerSource(generation.AnswerSource.from_key(key).version_id, int(best_of), corrections)
+        prompt = st.text_area("Prompt", item.prompt if item is not None else "", key=f"gen_prompt-{example_id}")
+        if st.button("Generate an answer", disabled=not prompt.strip()):
+            try:
+                with st.spinner("Generating..."):
+                    [answer] = generation.generate(pid, [prompt.strip()], source)
+            except ValueError as exc:
+                st.error(ui.md(str(exc)))
+            else:
+                st.markdown(f"**Answer** ({ui.md(generation.source_title(pid, source))})")
+                st.info(ui.md(answer.text or "(empty)"))
+                if answer.retrieved:
+                    st.caption("Corrections put in the prompt (why the answer reads this way):")
+                    st.dataframe(
+                        [
+                            {"similarity": round(r["similarity"], 3), "kind": r["kind"], "correction": r["text"]}
+                            for r in answer.retrieved
+                        ],
+                        hide_index=True,
+                    )
+                elif corrections:
+                    st.caption("No correction was similar enough to this prompt: it went unchanged.")
+                if answer.scores is not None:
+                    st.caption("Best of n: every sample with its reward; the highest is the answer.")
+                    st.dataframe(
+                        [
+                            {"reward": round(s, 3), "sample": c}
+                            for c, s in zip(answer.candidates, answer.scores, strict=True)
+                        ],
+                        hide_index=True,
+                    )
+        st.divider()
+        c4, c5, c6 = st.columns([1, 1, 2], vertical_alignment="bottom")
+        k_new = c4.number_input("Candidates per prompt", 2, 16, 4, key="round_k")
+        limit = c5.number_input("Prompts", 1, 100_000, min(20, total), key="round_limit")
+        if c6.button(f"Sample a new round from {sources[key]}", disabled=not ui.can_here("train")):
+            try:
+                with st.spinner("Sampling candidates..."):
+                    ids = generation.new_round(
+                        pid,
+                        generation.AnswerSource(source.version_id, corrections=corrections),
+                        int(k_new),
+                        int(limit),
+                        actor=actor,
+                    )
+            except (ValueError, services.PermissionDenied) as exc:
+                st.error(ui.md(str(exc)))
+            else:
+                st.success(f"{len(ids)} prompts with new candidates wait to be ranked.")
+
+
 def review() -> None:
     """The annotator's own rankings: reopen any of them to see it (with the reward model's scores) and
     change it; saving again supersedes the old row, which stays in the history."""
@@ -90,6 +158,8 @@ if example_id is None:
     )
     if previous_prompt() is not None:
         st.button("Previous prompt", on_click=go_back)
+    item = None
+    generator_panel()
     review()
     st.stop()
 item = ranking.view(example_id)
@@ -142,6 +212,7 @@ if flash := st.session_state.pop("rank_flash", None):
 
 st.markdown(f"**Prompt** ({ui.md(item.name)})")
 st.info(ui.md(item.prompt))
+st.caption(f"Answers from {ui.md(item.source)}")
 if saved is not None:
     st.caption(
         f"You ranked this prompt before (ranking #{saved.feedback_id}); saving replaces it, the old one stays in the history."
@@ -180,4 +251,5 @@ if item.scores is not None:
         words = ranking.explain(reward_version, item.prompt, item.candidates[best], item.candidates[worst])
         st.html(ui.scored_words(words))
 
+generator_panel()
 review()

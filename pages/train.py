@@ -28,7 +28,51 @@ feedback = st.radio(
     key=f"train-feedback-{pid}",
     help=Config.help("feedback"),
 )
-if task == "ranking":
+WHAT = {"reward": "Reward model", "generator": "Generator (DPO)"}
+what = (
+    st.radio("What to train", list(WHAT), format_func=WHAT.get, horizontal=True, key=f"train-what-{pid}")
+    if task == "ranking"
+    else None
+)
+if what == "generator":
+    DPOConfig = services.config_class(pid, "preference tuning")
+    base = services.generation.answer_sources(pid).get("base")
+    with st.form("generator"):
+        st.caption(
+            "Fine-tune the generator on the rankings with DPO (TRL): each pair says which answer should become "
+            "more likely than the other, relative to the model it starts from. The new version answers on the "
+            "Compare page and gives the next round of candidates on the Rank page."
+        )
+        generator = st.text_input(
+            "Generator to start from",
+            "",
+            placeholder=base or "a local folder or a Hugging Face hub id",
+            help=DPOConfig.help("generator"),
+        )
+        c1, c2, c3 = st.columns(3)
+        lora = c1.toggle("LoRA adapter", True, help=DPOConfig.help("lora"))
+        epochs = c2.number_input("Epochs", 1, 100, DPOConfig.epochs, help=DPOConfig.help("epochs"))
+        lr = c3.number_input("Learning rate", 1e-7, 1.0, DPOConfig.lr, format="%.6f", help=DPOConfig.help("lr"))
+        c4, c5, c6 = st.columns(3)
+        beta = c4.number_input("Beta", 0.001, 10.0, DPOConfig.beta, help=DPOConfig.help("beta"))
+        sft_weight = c5.number_input("SFT weight", 0.0, 10.0, DPOConfig.sft_weight, help=DPOConfig.help("sft_weight"))
+        batch_size = c6.number_input("Pairs per batch", 1, 512, DPOConfig.batch_size, help=DPOConfig.help("batch_size"))
+        if st.form_submit_button("Queue generator job", type="primary"):
+            try:
+                cfg = DPOConfig(
+                    generator=generator.strip(),
+                    lora=lora,
+                    epochs=int(epochs),
+                    lr=float(lr),
+                    beta=float(beta),
+                    sft_weight=float(sft_weight),
+                    batch_size=int(batch_size),
+                    feedback=feedback,
+                )
+                st.success(f"Queued job {services.queue_training(pid, cfg, actor=actor).id}.")
+            except ValueError as exc:
+                st.error(ui.md(str(exc)))  # the message can quote a generator path
+if what == "reward":
     RewardConfig = Config
     with st.form("reward"):
         st.caption(
@@ -134,11 +178,19 @@ if task != "ranking":  # classifiers: images and texts
 
 
 # per-epoch curves: classifier jobs record the cross-entropy, reward jobs the training pair accuracy
-CURVES = {"loss": "total loss", "ce": "cross-entropy", "train_acc": "train pair accuracy"}
+CURVES = {
+    "loss": "total loss",
+    "ce": "cross-entropy",
+    "train_acc": "train pair accuracy",
+    "pair_accuracy": "pair accuracy",
+    "margin": "reward margin",
+}
 
 
 def job_title(job) -> str:
     cfg = job.spec.get("config", {})
+    if job.spec.get("kind") == "preference tuning":
+        return f"DPO of {cfg.get('generator') or 'the project generator'}"
     model = cfg.get("arch") or cfg.get("backbone")
     return f"{services.method_title(cfg.get('method'), task)} on {model}"
 
@@ -149,6 +201,8 @@ def job_status(job) -> str:
 
 
 def result_text(metrics: dict) -> str:
+    if "preference_acc" in metrics:
+        return f"held-out pairs preferred as annotators did {metrics['preference_acc']:.1%}"
     if "pairwise_acc" in metrics:
         return f"pairwise accuracy on held-out prompts {metrics['pairwise_acc']:.1%}"
     if "test_acc" not in metrics:
@@ -194,7 +248,7 @@ def jobs_panel() -> None:
                 st.success(
                     f"New model version ready: {result_text(job.metrics)}. "
                     + (
-                        "Its scores show on the Rank page."
+                        "Its scores show on the Rank page; a generator answers on the Compare page."
                         if task == "ranking"
                         else "Compare it on the Models page, or annotate with it."
                     )

@@ -139,3 +139,47 @@ def test_preference_rows_and_config_checks():
         with pytest.raises(ValueError):
             PreferenceTuningConfig(**bad)
     assert PreferenceTuningConfig.from_dict(PreferenceTuningConfig(beta=0.2).to_dict()).beta == 0.2
+
+
+def _page(page: str, project_id: int):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import PROJECT_ROOT
+
+    at = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=120)
+    at.query_params["project"] = str(project_id)
+    at.query_params["annotator"] = "ada"
+    at.run()
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _click(at, label: str):
+    [button] = [b for b in at.button if b.label.startswith(label)]
+    button.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_train_page_queues_a_generator_job(generated, monkeypatch):
+    monkeypatch.setenv("XIL_START_WORKER", "0")
+    at = _page("train", generated.id)
+    at.radio(key=f"train-what-{generated.id}").set_value("generator").run()
+    _click(at, "Queue generator job")
+    assert any("Queued job" in s.value for s in at.success), [e.value for e in at.error]
+    [job] = services.list_jobs(generated.id)
+    assert job.spec["kind"] == "preference tuning" and job.spec["config"]["lora"] is True
+
+
+def test_rank_page_generates_an_answer_and_samples_a_new_round(generated, monkeypatch):
+    monkeypatch.setenv("XIL_START_WORKER", "0")
+    before = len(services.dataset(generated.id))
+    at = _page("rank", generated.id)  # every prompt is ranked: the generator panel still shows
+    at.text_area(key="gen_prompt-None").input(PROMPTS[0]).run()
+    _click(at, "Generate an answer")
+    assert any(m.value.startswith("**Answer**") for m in at.markdown), [e.value for e in at.error]
+    at.number_input(key="round_limit").set_value(3).run()
+    _click(at, "Sample a new round")
+    assert any("3 prompts with new candidates" in s.value for s in at.success), [e.value for e in at.error]
+    assert len(services.dataset(generated.id)) == before + 3

@@ -123,6 +123,11 @@ def _allowed(who: services.Actor | None, project_id: int | None, permission: str
     return project_id is not None and services.can(who, project_id, permission)
 
 
+def can_here(permission: str) -> bool:
+    """Whether the signed-in user may ``permission`` on the current project (always, in the local studio)."""
+    return _allowed(actor(), st.session_state.get("project_id"), permission)
+
+
 def require_permission(permission: str) -> None:
     """For a page whose use needs ``permission`` (one of the services' permissions: judge, review,
     see_all, import, train, export, manage): call it after :func:`setup`. In team mode a user whose role
