@@ -64,6 +64,7 @@ bench: install
 		$(VENV)/bin/xil bench reward --train ../shared/data/hh-rlhf/harmless-dev.jsonl.gz --json; \
 	else echo "../shared/data/hh-rlhf not found: skipping the reward-model benchmark"; fi
 	$(VENV)/bin/xil bench rit --json
+	$(VENV)/bin/xil bench dpo --json
 
 clean:
 	rm -rf $(VENV) xil-data .pytest_cache

@@ -34,6 +34,13 @@ fi
 if [ -n "${CIFAR:-}" ]; then  # CIFAR=../shared/data/cifar10 (28 MB): Decoy-CIFAR-10, all 20,000 training images
   python3 -m xil.cli bench decoy --dataset cifar10 --data "$CIFAR" --arch resnet18 --image-size 64 --device cuda --json
 fi
+# The generator benchmark (DPO with TRL + peft; best-of-n with a MiniLM reward model: BACKBONE as below).
+# Carry trl, peft and datasets as wheels in .whl if the GPU image lacks them.
+if python3 -c "import trl, peft, datasets" 2>/dev/null; then
+  python3 -m xil.cli bench dpo --device cuda --reward-backbone "${BACKBONE:-minilm}" --json
+else
+  echo '{"bench": "dpo", "skipped": "trl, peft or datasets is not installed"}'
+fi
 if [ -n "${DATA:-}" ]; then
   python3 -m xil.cli bench reward --train "$DATA/hh-rlhf/harmless-dev.jsonl.gz" --backbone "${BACKBONE:-minilm}" --device cuda --json
   python3 -m xil.cli bench text-shortcut --data "$DATA/rt-polarity" --backbone "${BACKBONE:-minilm}" --device cuda --json

@@ -774,12 +774,14 @@ def bench_reward(
 def bench_dpo(
     device: str = typer.Option("auto"),
     seed: int = typer.Option(0),
+    reward_backbone: str = typer.Option("minilm", help="The best-of-n reward model's backbone (a folder on a GPU box)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The generator learns from rankings: DPO and best-of-n on a synthetic language judged by rule."""
     from xil.bench import dpo
 
-    typer.echo(json.dumps(dpo.run(seed=seed, device=device), indent=None if as_json else 2))
+    result = dpo.run(seed=seed, device=device, reward_backbone=reward_backbone)
+    typer.echo(json.dumps(result, indent=None if as_json else 2))
 
 
 @bench_app.command("rit")

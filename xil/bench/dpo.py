@@ -134,7 +134,7 @@ def ranked_groups(prompts: list[str], candidates: list[list[str]]) -> list[dict]
     return groups
 
 
-def run(seed: int = 0, device: str = "auto") -> dict:
+def run(seed: int = 0, device: str = "auto", reward_backbone: str = "minilm") -> dict:
     from xil.ranking.dpo import load_generator
 
     prompts = [prompt_text(v, n) for v in VERBS for n in NAMES]
@@ -162,7 +162,7 @@ def run(seed: int = 0, device: str = "auto") -> dict:
         after = (model.merge_and_unload() if cfg.lora else model).eval(), tokenizer
         win_after = polite_rate(sample_candidates(after, held_out, sampling), held_out)
 
-        reward, reward_tokenizer, _ = train_reward(RewardConfig(seed=seed, device=device), groups)
+        reward, reward_tokenizer, _ = train_reward(RewardConfig(backbone=reward_backbone, seed=seed, device=device), groups)
         picked = best_of_n(
             before,
             (reward, reward_tokenizer),
