@@ -73,11 +73,18 @@ def generator_versions(project_id: int) -> list[ModelVersion]:
     return [v for v in list_model_versions(project_id) if v.method == GENERATOR_METHOD]
 
 
+def base_generator(project_id: int) -> str | None:
+    """The project's generator; for a project whose candidates came from a file, the model its newest
+    generator version was fine-tuned from (None before there is one)."""
+    versions = generator_versions(project_id)
+    return project_generator(project_id) or (versions[-1].arch if versions else None)
+
+
 def answer_sources(project_id: int) -> dict[str, str]:
-    """``{key: title}`` of the generators a project's answers can come from: the base generator (where
-    the candidates came from a model) and every generator version, newest last."""
+    """``{key: title}`` of the generators a project's answers can come from: the base generator and
+    every generator version, newest last."""
     out = {}
-    base = project_generator(project_id)
+    base = base_generator(project_id)
     if base:
         out["base"] = f"Base generator ({base})"
     for v in generator_versions(project_id):
@@ -99,9 +106,12 @@ def _base_model(name_or_path: str):
 
 def _generator(project_id: int, version_id: int | None):
     if version_id is None:
-        base = project_generator(project_id)
+        base = base_generator(project_id)
         if base is None:
-            raise ValueError("this project has no generator: its candidates came from a file")
+            raise ValueError(
+                "this project has no generator: its candidates came from a file. Train one on the Train page "
+                "(Generator, DPO) from a causal LM you name"
+            )
         return _base_model(base)
     row = get_model_version(version_id)
     if row.project_id != project_id or row.method != GENERATOR_METHOD:
@@ -164,7 +174,7 @@ def new_round(
     revised = [revise(ds.prompts[i])["prompt"] if source.corrections else ds.prompts[i] for i in rows]
     with model_lock:
         candidates = sample_candidates(_generator(project_id, source.version_id), revised, cfg)
-    origin = source.key if source.version_id is not None else project_generator(project_id)
+    origin = source.key if source.version_id is not None else base_generator(project_id)
     ids = extend_project(project_id, ds.with_round(rows, candidates, origin, source.key))
     audit(actor, "new_round", project_id, source=source.key, prompts=len(rows), k=k)
     return ids
