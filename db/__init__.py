@@ -3,6 +3,7 @@
 from db.engine import DatabaseSetupError, engine, exclusive, reset_engines, session_scope
 from db.models import (
     AuditEvent,
+    Comparison,
     Correction,
     Example,
     Explanation,
@@ -17,6 +18,7 @@ from db.models import (
 
 __all__ = [
     "AuditEvent",
+    "Comparison",
     "Correction",
     "DatabaseSetupError",
     "Example",

@@ -181,3 +181,25 @@ class Correction(SQLModel, table=True):
     embedding_path: str
     embedding_sha: str
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Comparison(SQLModel, table=True):
+    """A blind comparison (did the generator get better?): a person saw one held-out prompt with one
+    answer from each of two answer sources, in random order and without their names, and chose. Kept in
+    source terms: ``source_a``/``source_b`` are answer-source keys ("base", "v12+best-of-4"), ``choice``
+    is "a", "b" or "tie" whatever the order on screen. ``reward_choice`` is what the newest reward model
+    preferred on the same two answers (None: the project had none), so people and the reward model can
+    be set side by side."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    example_id: int = Field(foreign_key="example.id")  # the held-out prompt
+    annotator: str
+    source_a: str
+    source_b: str
+    answer_a: str
+    answer_b: str
+    choice: str  # "a", "b" or "tie"
+    reward_choice: str | None = None  # "a", "b", "tie", or None without a reward model
+    reward_model_version_id: int | None = Field(default=None, foreign_key="modelversion.id")
+    created_at: datetime = Field(default_factory=utcnow)

@@ -37,15 +37,25 @@ elif task == "ranking":
     masks = "array"
     pairs = c2.radio(
         "Rows",
-        ["rankings", "pairs"],
+        ["rankings", "pairs", "comparisons"],
         horizontal=True,
-        format_func={"rankings": "Rankings", "pairs": "Preference pairs (TRL: prompt, chosen, rejected)"}.get,
+        format_func={
+            "rankings": "Rankings",
+            "pairs": "Preference pairs (TRL: prompt, chosen, rejected)",
+            "comparisons": "Blind comparisons (Compare page; JSONL)",
+        }.get,
     )
 else:
     masks = "array"
 if st.button("Prepare export", type="primary", disabled=n == 0):
     suffix = ".zip" if masks == "png" else f".{fmt}"
-    rows = "preferences" if task == "ranking" and pairs == "pairs" else "feedback"
+    rows = (
+        {"pairs": "preferences", "comparisons": "comparisons"}.get(pairs, "feedback")
+        if task == "ranking"
+        else "feedback"
+    )
+    if rows == "comparisons":
+        suffix = ".jsonl"
     # one name for the file, the button's label and the downloaded file (they differed)
     name = services.export_file_name(project.name, rows, suffix)
     with tempfile.TemporaryDirectory() as tmp:
@@ -53,6 +63,8 @@ if st.button("Prepare export", type="primary", disabled=n == 0):
             from xil.services import ranking
 
             path = ranking.export_preferences(pid, Path(tmp) / name, actor=ui.actor())
+        elif rows == "comparisons":
+            path = services.comparison.export_comparisons(pid, Path(tmp) / name, actor=actor)
         else:
             path = services.export_feedback(pid, Path(tmp) / name, fmt=fmt, masks=masks, actor=actor)
         st.session_state["export"] = (pid, name, path.read_bytes())

@@ -596,7 +596,8 @@ def test_queue_training_on_a_missing_project():
 def test_queue_training_records_config_and_parent(demo):
     job = services.queue_training(demo.project_id, TrainConfig(method="hint", epochs=3))
     assert job.status == "queued" and job.kind == "train" and job.attempts == 0
-    assert job.spec == {"config": TrainConfig(method="hint", epochs=3).to_dict(), "parent_id": demo.version_id}
+    config = TrainConfig(method="hint", epochs=3).to_dict()
+    assert job.spec == {"config": config, "kind": "training", "parent_id": demo.version_id}
     assert services.status()["jobs"] == {"queued": 1}
     assert [j.id for j in services.list_jobs(demo.project_id)] == [job.id]
 

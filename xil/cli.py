@@ -774,7 +774,9 @@ def bench_reward(
 def bench_dpo(
     device: str = typer.Option("auto"),
     seed: int = typer.Option(0),
-    reward_backbone: str = typer.Option("minilm", help="The best-of-n reward model's backbone (a folder on a GPU box)."),
+    reward_backbone: str = typer.Option(
+        "minilm", help="The best-of-n reward model's backbone (a folder on a GPU box)."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The generator learns from rankings: DPO and best-of-n on a synthetic language judged by rule."""

@@ -49,6 +49,7 @@ NAV = [
     ("pages/revise.py", "Revise (RiT)", ":material/manage_search:"),
     ("pages/train.py", "Train", ":material/model_training:"),
     ("pages/models.py", "Models", ":material/compare:"),
+    ("pages/compare.py", "Compare", ":material/thumbs_up_down:"),
     ("pages/export.py", "Export", ":material/download:"),
     ("pages/data.py", "Data", ":material/folder_open:"),
     ("pages/review.py", "Review", ":material/rule:"),

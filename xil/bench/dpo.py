@@ -162,7 +162,9 @@ def run(seed: int = 0, device: str = "auto", reward_backbone: str = "minilm") ->
         after = (model.merge_and_unload() if cfg.lora else model).eval(), tokenizer
         win_after = polite_rate(sample_candidates(after, held_out, sampling), held_out)
 
-        reward, reward_tokenizer, _ = train_reward(RewardConfig(backbone=reward_backbone, seed=seed, device=device), groups)
+        reward, reward_tokenizer, _ = train_reward(
+            RewardConfig(backbone=reward_backbone, seed=seed, device=device), groups
+        )
         picked = best_of_n(
             before,
             (reward, reward_tokenizer),

@@ -16,7 +16,7 @@ from xil.data.text import file_columns as text_file_columns
 from xil.limits import limits as upload_limits
 from xil.ranking.generate import GenerationConfig
 from xil.ranking.prompts import PromptFileError
-from xil.services import accounts, generation, ranking, review, revision
+from xil.services import accounts, comparison, generation, ranking, review, revision
 from xil.services.access import (
     PERMISSION_WHAT,
     ROLES,
@@ -173,6 +173,7 @@ __all__ = [
     "queue_first_model",
     "queue_training",
     "ranking",
+    "comparison",
     "generation",
     "recent_feedback",
     "register_model",

@@ -33,9 +33,10 @@ def method_titles(task: str) -> dict[str, str]:
 
 
 def method_title(method: str | None, task: str) -> str:
-    """One name per method everywhere in the UI (a reward job's config has no ``method`` at all)."""
+    """One name per method everywhere in the UI (a reward job's config has no ``method`` at all: it is
+    the task's first method)."""
     titles = method_titles(task)
-    if len(titles) == 1:
+    if method is None and "none" not in titles:
         return next(iter(titles.values()))
     return titles.get(method or "none", str(method))
 
