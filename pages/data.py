@@ -180,6 +180,22 @@ if prompt_upload is not None and st.button("Import prompts", type="primary"):
             st.stop()
     imported(project.id, f"Created ranking project **{ui.md(project.name)}** (now selected): rank it on the Rank page.")
 
+st.subheader("Generator demo")
+st.caption(
+    "The whole generator loop without a download: a tiny GPT-2, trained here in seconds, answers requests "
+    "such as *greet alice :* either tersely or politely. Rank the style you prefer (20 prompts or more), "
+    "train the generator on the Train page (Generator, DPO), then compare it with the base on the Compare page."
+)
+if st.button("Create Generator demo project"):
+    start_import()
+    try:
+        with st.spinner("Training the tiny generator and sampling candidates..."):
+            project = services.import_generator_demo(actor=ui.actor())
+    except ValueError as exc:
+        st.error(ui.md(str(exc)))
+        st.stop()
+    imported(project.id, f"Created ranking project **{ui.md(project.name)}** (now selected): rank it on the Rank page.")
+
 st.subheader("Decoy-CIFAR-10")
 st.caption(
     "CIFAR-10 photos with a coloured square in a corner whose colour gives the label away in the training "

@@ -183,3 +183,30 @@ def test_rank_page_generates_an_answer_and_samples_a_new_round(generated, monkey
     _click(at, "Sample a new round")
     assert any("3 prompts with new candidates" in s.value for s in at.success), [e.value for e in at.error]
     assert len(services.dataset(generated.id)) == before + 3
+
+
+@pytest.mark.slow
+def test_generator_demo_learns_the_style_its_rankings_prefer():
+    """The offline loop end to end: the demo's tiny generator, rankings that prefer polite answers, the
+    DPO job, and the new version answering held-out prompts politely far more often than the base."""
+    from xil.ranking.toy_language import RANK, judge
+
+    project = services.import_generator_demo()
+    ds = services.dataset(project.id)
+    assert len(ds) == 192 and ds.source.endswith("demo-generator") and generation.answer_sources(project.id)
+    for example in ranking.next_prompts(project.id, n=1000):
+        item = ranking.view(example)
+        if item.split == "train":
+            ranking.save_ranking(example, "ada", [RANK[judge(item.prompt, c)] for c in item.candidates])
+    services.queue_training(project.id, PreferenceTuningConfig(device="cpu"))
+    assert services.run_worker(once=True) == 1
+    version = generation.generator_versions(project.id)[-1]
+    held_out = [p for p, split in zip(ds.prompts, ds.split, strict=True) if split == "test"]
+    cfg = GenerationConfig(max_new_tokens=12, seed=1)
+
+    def polite(source: AnswerSource) -> float:
+        answers = generation.generate(project.id, held_out, source, cfg)
+        return sum(judge(p, a.text) == "polite" for p, a in zip(held_out, answers, strict=True)) / len(held_out)
+
+    before, after = polite(AnswerSource()), polite(AnswerSource(version.id))
+    assert after >= 0.85 and after >= before + 0.25, (before, after)

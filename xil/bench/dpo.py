@@ -1,11 +1,7 @@
 """Generator benchmark: does the generator learn from rankings? Offline, on a language it can learn.
 
-No pretrained causal LM is on these machines, so the benchmark makes one it can judge by rule. In its
-synthetic language a prompt is a request ``"<verb> <name> :"`` (8 verbs, 24 names: 192 prompts) and
-every prompt has two valid answers, equally likely:
-
-    terse:   "<verb> <name> now ."
-    polite:  "please kindly <verb> <name> , with thanks ."
+No pretrained causal LM is on these machines, so the benchmark makes one it can judge by rule: the toy
+request language of :mod:`xil.ranking.toy_language` (192 prompts, each with a terse and a polite answer).
 
 1. A two-layer GPT-2 (64 dims, a word-level vocabulary) is trained from scratch on both forms of every
    prompt, half each: its answers are about half polite (``win_rate_before``).
@@ -29,94 +25,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from xil import config
 from xil.ranking.config import RewardConfig
 from xil.ranking.dpo import PreferenceTuningConfig, preference_rows, train_dpo, training_precision
 from xil.ranking.generate import GenerationConfig, best_of_n, sample_candidates
 from xil.ranking.pairs import pairs_from_ranking
 from xil.ranking.reward import train_reward
+from xil.ranking.toy_language import RANK, all_prompts, build_generator, judge
 
-VERBS = ["greet", "thank", "call", "invite", "help", "visit", "answer", "meet"]
-NAMES = [
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "ken", "lena",
-    "mallory", "nina", "oscar", "peggy", "quinn", "rita", "sybil", "trent", "uma", "victor", "wendy", "zoe",
-]  # fmt: skip
-FUNCTION_WORDS = ["please", "kindly", "now", ".", ",", "with", "thanks", ":"]
-SPECIAL = ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]
 SAMPLES_PER_PROMPT = 8  # answers judged per held-out prompt
 K = 4  # candidates ranked per training prompt, and n of best-of-n
-
-
-def prompt_text(verb: str, name: str) -> str:
-    return f"{verb} {name} :"
-
-
-def answers(verb: str, name: str) -> dict[str, str]:
-    return {"terse": f"{verb} {name} now .", "polite": f"please kindly {verb} {name} , with thanks ."}
-
-
-def judge(prompt: str, answer: str) -> str:
-    """``"polite"``, ``"terse"`` or ``"invalid"``: which valid answer of ``prompt`` this is, if any."""
-    verb, name, _ = prompt.split()
-    forms = answers(verb, name)
-    return next((style for style, text in forms.items() if answer.strip() == text), "invalid")
-
-
-RANK = {"polite": 1, "terse": 2, "invalid": 3}  # the simulated annotators' order
-
-
-def build_generator(folder: Path, seed: int = 0, steps: int = 400) -> Path:
-    """Train the tiny GPT-2 on both answer forms of every prompt and save it (with its tokenizer) to
-    ``folder``; a few seconds on a CPU."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    vocab = {token: i for i, token in enumerate(SPECIAL + VERBS + NAMES + FUNCTION_WORDS)}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    backend.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins words with single spaces
-    backend.post_processor = processors.TemplateProcessing(
-        single="[BOS] $A", pair="[BOS] $A $B", special_tokens=[("[BOS]", vocab["[BOS]"])]
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token="[BOS]",
-        eos_token="[EOS]",
-        pad_token="[PAD]",
-        unk_token="[UNK]",
-    )
-    torch.manual_seed(seed)
-    config = GPT2Config(
-        vocab_size=len(vocab),
-        n_positions=32,
-        n_embd=64,
-        n_layer=2,
-        n_head=4,
-        bos_token_id=vocab["[BOS]"],
-        eos_token_id=vocab["[EOS]"],
-        pad_token_id=vocab["[PAD]"],
-    )
-    model = GPT2LMHeadModel(config)
-    texts = [f"{prompt_text(v, n)} {form} [EOS]" for v in VERBS for n in NAMES for form in answers(v, n).values()]
-    encoded = tokenizer(texts, padding=True, return_tensors="pt")
-    labels = encoded["input_ids"].masked_fill(encoded["attention_mask"] == 0, -100)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    generator = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(steps):
-        rows = torch.randint(len(texts), (64,), generator=generator)
-        loss = model(
-            input_ids=encoded["input_ids"][rows], attention_mask=encoded["attention_mask"][rows], labels=labels[rows]
-        ).loss
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    folder.mkdir(parents=True, exist_ok=True)
-    model.eval().save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def polite_rate(answers_per_prompt: list[list[str]], prompts: list[str]) -> float:
@@ -137,7 +55,7 @@ def ranked_groups(prompts: list[str], candidates: list[list[str]]) -> list[dict]
 def run(seed: int = 0, device: str = "auto", reward_backbone: str = "minilm") -> dict:
     from xil.ranking.dpo import load_generator
 
-    prompts = [prompt_text(v, n) for v in VERBS for n in NAMES]
+    prompts = all_prompts()
     random.Random(seed).shuffle(prompts)
     held_out, train = prompts[: len(prompts) // 4], prompts[len(prompts) // 4 :]
     sampling = GenerationConfig(

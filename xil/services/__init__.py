@@ -65,6 +65,7 @@ from xil.services.feedback_store import (
 from xil.services.imports import (
     cifar10_folder,
     import_cifar10,
+    import_generator_demo,
     import_image_folder,
     import_mnist,
     import_prompts,
@@ -152,6 +153,7 @@ __all__ = [
     "import_image_folder",
     "import_mnist",
     "import_cifar10",
+    "import_generator_demo",
     "cifar10_folder",
     "import_prompts",
     "import_text",

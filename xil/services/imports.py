@@ -133,6 +133,29 @@ def import_prompts(
     return _created(create_project(name, PromptDataset.from_rows(name, rows, source=generator), "generated"), actor)
 
 
+GENERATOR_DEMO = "Generator demo"
+
+
+def import_generator_demo(name: str = GENERATOR_DEMO, actor: Actor | None = None) -> Project:
+    """The generator loop without a download: a tiny GPT-2 trained here in seconds on a toy request
+    language (:mod:`xil.ranking.toy_language`: a terse and a polite answer to every request), its
+    192 prompts with 4 sampled candidates each. Rank which style you prefer, train the generator on
+    the Train page, and compare it with the base on the Compare page."""
+    from xil.ranking.generate import GenerationConfig, sample_candidates
+    from xil.ranking.toy_language import all_prompts, build_generator
+
+    require_owner(actor, "import data")
+    if project_named(name) is not None:
+        raise ValueError(f"a project named {name!r} exists already")
+    folder = config.home() / "models" / "demo-generator"
+    if not (folder / "model.safetensors").exists():
+        build_generator(folder)
+    prompts = all_prompts()
+    candidates = sample_candidates(str(folder), prompts, GenerationConfig(k=4, max_new_tokens=16))
+    rows = [{"prompt": p, "candidates": c} for p, c in zip(prompts, candidates, strict=True)]
+    return _created(create_project(name, PromptDataset.from_rows(name, rows, source=str(folder)), "generated"), actor)
+
+
 def _created(project: Project, actor: Actor | None) -> Project:
     audit(actor, "import", project.id, name=project.name, source=project.source)
     return project
