@@ -51,6 +51,11 @@ Three demo projects come with the studio (pick one in the sidebar):
   studio starts; mark the device word irrelevant and retrain with counterexamples.
 - *Ranking demo*: prompts with four candidate answers each. Rank them on the **Rank** page, train a
   reward model, and write better answers, which revise similar prompts on the **Revise (RiT)** page.
+
+One more is a click away on the **Data** page: the *Generator demo*, a tiny language model trained
+here in seconds that answers requests tersely or politely. Rank the style you prefer, train the
+generator itself (Train, *Generator (DPO)*), and ask people on the **Compare** page, blind, whether
+the new version answers better.
 """
 )
 if jobs:
@@ -60,7 +65,7 @@ if jobs:
             {
                 "job": j.id,
                 "status": j.status,
-                "method": j.spec.get("config", {}).get("method"),
+                "method": j.spec.get("config", {}).get("method") or j.spec.get("kind"),
                 "progress": f"{j.progress:.0%}",
             }
             for j in jobs

@@ -210,3 +210,18 @@ def test_generator_demo_learns_the_style_its_rankings_prefer():
 
     before, after = polite(AnswerSource()), polite(AnswerSource(version.id))
     assert after >= 0.85 and after >= before + 0.25, (before, after)
+
+
+def test_full_fine_tuning_saves_weights_that_load_back(tmp_path):
+    from xil.ranking.dpo import load_generator, preference_accuracy, save_generator, train_dpo, weights_file
+
+    lm = str(tiny_causal_lm(tmp_path / "lm"))
+    rows = preference_rows([{"prompt": p, "candidates": ["yes indeed", "no"], "pairs": [(0, 1)]} for p in PROMPTS[:6]])
+    cfg = PreferenceTuningConfig(lora=False, epochs=2, lr=1e-3, batch_size=4, max_length=64, device="cpu")
+    model, tokenizer, history = train_dpo(cfg, lm, rows)
+    assert len(history) == 2 and not hasattr(model, "disable_adapter")
+    folder = save_generator(model, tokenizer, tmp_path / "v1", base=lm)
+    assert weights_file(folder).name == "model.safetensors"
+    loaded, _ = load_generator(folder, "cpu")
+    reference, _ = load_generator(lm, "cpu")
+    assert preference_accuracy(loaded, tokenizer, rows, reference=reference) == 1.0  # it learned the pairs
