@@ -91,13 +91,6 @@ if what == "reward":
             "Max tokens", 16, 1024, RewardConfig.max_length, help=RewardConfig.help("max_length")
         )
         margin = c6.number_input("Margin", 0.0, 10.0, 0.0, help=RewardConfig.help("margin"))
-        pooling = st.radio(
-            "Pooling",
-            ["mean", "cls"],
-            format_func={"mean": "Mean of the tokens", "cls": "[CLS] pooler"}.get,
-            horizontal=True,
-            help=RewardConfig.help("pooling"),
-        )
         if st.form_submit_button("Queue reward-model job", type="primary"):
             cfg = RewardConfig(
                 backbone=backbone.strip() or "minilm",
@@ -106,7 +99,6 @@ if what == "reward":
                 batch_prompts=int(batch_prompts),
                 max_length=int(max_length),
                 margin=float(margin) or None,
-                pooling=pooling,
                 feedback=feedback,
             )
             try:

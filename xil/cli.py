@@ -750,7 +750,6 @@ def bench_reward(
     lr: float = typer.Option(RewardConfig.lr),
     batch_prompts: int = typer.Option(RewardConfig.batch_prompts),
     backbone: str = typer.Option(RewardConfig.backbone),
-    pooling: str = typer.Option(RewardConfig.pooling, help="mean (of the last hidden states) or cls."),
     quick: bool = typer.Option(False, help="A quick CPU run: 128 tokens, 1 epoch."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -764,7 +763,6 @@ def bench_reward(
         "lr": lr,
         "batch_prompts": batch_prompts,
         "backbone": backbone,
-        "pooling": pooling,
     }
     if quick:
         args.update(reward.QUICK)

@@ -77,7 +77,6 @@ def run(
     batch_prompts: int = RewardConfig.batch_prompts,
     lr: float = RewardConfig.lr,
     backbone: str = RewardConfig.backbone,
-    pooling: str = RewardConfig.pooling,
     device: str = "auto",
     seed: int = 0,
 ) -> dict:
@@ -100,12 +99,11 @@ def run(
         lr=lr,
         batch_prompts=batch_prompts,
         max_length=max_length,
-        pooling=pooling,
         seed=seed,
         device=device,
     )
     torch.manual_seed(seed)
-    model, tokenizer = load_reward_model(backbone, device=device, pooling=cfg.pooling)
+    model, tokenizer = load_reward_model(backbone, device=device)
     untrained = pairwise_accuracy(model, tokenizer, eval_groups, max_length)
     if device == "cuda":
         torch.cuda.synchronize()
@@ -119,7 +117,6 @@ def run(
         "device": device,
         "precision": precision_name(device),
         "backbone": backbone,
-        "pooling": pooling,
         "epochs": epochs,
         "max_length": max_length,
         "batch_prompts": batch_prompts,

@@ -25,8 +25,6 @@ class RewardConfig(Settings):
         max_length: tokens per (prompt, response) input, special tokens included (at least 16).
         margin: the Bradley-Terry margin (0 or more); None means 0.
         freeze_embeddings: keep the word-embedding table (half of MiniLM's weights) fixed.
-        pooling: "mean" (the head reads the mean of the last hidden states, as MiniLM's sentence
-            embeddings were trained) or "cls" (the [CLS] pooler, the sequence classifier's own).
         seed: the random seed of the reward head and shuffling.
         device: "auto" (CUDA when present, bf16 where it has it: XIL_PRECISION), "cpu" or "cuda".
         feedback: which rankings train the model: "all" (each prompt's latest ranking), "accepted" (only
@@ -45,7 +43,6 @@ class RewardConfig(Settings):
     max_length: int = 256
     margin: float | None = None
     freeze_embeddings: bool = True
-    pooling: str = "mean"
     seed: int = 0
     device: str = "auto"
     feedback: str = "all"
@@ -66,6 +63,4 @@ class RewardConfig(Settings):
             raise ValueError(f"warmup is a share of the steps, from 0 to 1, not {self.warmup}")
         if self.margin is not None and self.margin < 0:
             raise ValueError(f"margin must be 0 or more (None: 0), not {self.margin}")
-        if self.pooling not in ("cls", "mean"):
-            raise ValueError(f'pooling must be "cls" or "mean", not {self.pooling!r}')
         check_feedback(self.feedback)

@@ -27,7 +27,6 @@ from xil.ranking.batching import check_groups, encode_groups, prompt_batches
 from xil.ranking.config import RewardConfig
 from xil.ranking.loss import bt_loss
 from xil.ranking.metrics import kendall_tau, pairwise_accuracy
-from xil.ranking.pooling import with_pooling
 from xil.ranking.scoring import rewards, score, score_groups
 from xil.train.loop import Cancelled
 from xil.train.optim import adamw_with_warmup, embeddings_frozen
@@ -47,13 +46,12 @@ __all__ = [
 ]
 
 
-def load_reward_model(name_or_path: str = "minilm", device: str = "cpu", pooling: str | None = None):
-    """``(model, tokenizer)``: a classifier with one output (a new head unless the checkpoint has one),
-    pooled as ``pooling`` says (None: as the checkpoint was trained; :mod:`xil.ranking.pooling`)."""
+def load_reward_model(name_or_path: str = "minilm", device: str = "cpu"):
+    """``(model, tokenizer)``: a classifier with one output (a new head unless the checkpoint has one)."""
     model, tokenizer = load_classifier(name_or_path, num_labels=1, device=device)
     if model.config.pad_token_id is None and tokenizer.pad_token_id is not None:
         model.config.pad_token_id = tokenizer.pad_token_id  # decoder backbones pool at the last non-pad
-    return with_pooling(model, pooling), tokenizer
+    return model, tokenizer
 
 
 def train_reward(
@@ -75,7 +73,7 @@ def train_reward(
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     if init is None:
-        model, tokenizer = load_reward_model(cfg.backbone, device=device, pooling=cfg.pooling)
+        model, tokenizer = load_reward_model(cfg.backbone, device=device)
     else:
         model, tokenizer = init
         if model.config.num_labels != 1:
