@@ -182,8 +182,12 @@ def train_dpo(
     if isinstance(generator, tuple):
         model, tokenizer = generator
     else:
-        model, tokenizer = load_causal_lm(generator, "cpu")
-    model = model.float().train()  # the trainer casts where bf16 is asked for; weights stay float32
+        # LoRA leaves the base weights frozen: they may stay in bf16 on a GPU (half the memory of a 7B
+        # model); full fine-tuning keeps float32 weights for the optimiser and autocasts to bf16
+        model, tokenizer = load_causal_lm(generator, device if cfg.lora else "cpu")
+    if not cfg.lora:
+        model = model.float()
+    model.train()
     tokenizer.padding_side = "left"
     hf_logging.set_verbosity_error()
     disable_progress_bars()  # the job log has its own lines
