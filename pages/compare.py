@@ -59,6 +59,7 @@ def save(pair: comparison.BlindPair, choice: str) -> None:
         comparison.save_choice(pair, choice, annotator, actor=actor)
     except (ValueError, services.PermissionDenied) as exc:
         st.session_state["compare_flash"] = ("error", ui.md(str(exc)))
+        st.session_state.pop("compare_pair", None)  # e.g. saved already in another tab: go on with a new pair
         return
     st.session_state["compare_flash"] = ("success", "Saved your choice. Here is the next pair.")
     st.session_state.pop("compare_pair", None)
@@ -102,11 +103,18 @@ def blind_pair(a: AnswerSource, b: AnswerSource) -> None:
 
 
 def rate_table() -> None:
+    """Win rates in a closed expander: seen after each vote they would tell the annotator which generator
+    their choice favoured, and the next choices would no longer be blind."""
     rates = comparison.win_rates(pid)
     st.subheader("Win rates")
     if not rates:
         st.caption("No comparisons yet.")
         return
+    with st.expander("Show the win rates (they tell which generator your choices favoured: look when you are done)"):
+        win_table(rates)
+
+
+def win_table(rates: list) -> None:
 
     def title(key: str) -> str:
         return generation.source_title(pid, AnswerSource.from_key(key))

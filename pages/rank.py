@@ -75,8 +75,8 @@ def generator_panel() -> None:
         if st.button("Generate an answer", disabled=not prompt.strip()):
             try:
                 with st.spinner("Generating..."):
-                    [answer] = generation.generate(pid, [prompt.strip()], source)
-            except ValueError as exc:
+                    [answer] = generation.generate(pid, [prompt.strip()], source, actor=actor)
+            except (ValueError, services.PermissionDenied) as exc:
                 st.error(ui.md(str(exc)))
             else:
                 st.markdown(f"**Answer** ({ui.md(generation.source_title(pid, source))})")
@@ -105,7 +105,7 @@ def generator_panel() -> None:
         c4, c5, c6 = st.columns([1, 1, 2], vertical_alignment="bottom")
         k_new = c4.number_input("Candidates per prompt", 2, 16, 4, key="round_k")
         limit = c5.number_input("Prompts", 1, 100_000, min(20, total), key="round_limit")
-        if c6.button(f"Sample a new round from {sources[key]}", disabled=not ui.can_here("train")):
+        if c6.button(f"Sample a new round from {ui.md(sources[key])}", disabled=not ui.can_here("train")):
             try:
                 with st.spinner("Sampling candidates..."):
                     ids = generation.new_round(

@@ -225,3 +225,27 @@ def test_full_fine_tuning_saves_weights_that_load_back(tmp_path):
     loaded, _ = load_generator(folder, "cpu")
     reference, _ = load_generator(lm, "cpu")
     assert preference_accuracy(loaded, tokenizer, rows, reference=reference) == 1.0  # it learned the pairs
+
+
+def test_a_prompt_longer_than_the_models_positions_is_cut_from_the_left(tmp_path):
+    from xil.ranking.dpo import load_generator
+    from xil.ranking.generate import sample_candidates
+    from xil.ranking.toy_language import build_generator
+
+    toy = load_generator(build_generator(tmp_path / "toy", steps=5), "cpu")  # 64 positions
+    [[answer]] = sample_candidates(toy, [" ".join(["greet alice :"] * 40)], GenerationConfig(k=1, max_new_tokens=48))
+    assert isinstance(answer, str)
+
+
+def test_rounds_differ_and_a_stale_extension_is_refused(generated):
+    from xil.services.catalog import extend_project
+
+    first = generation.new_round(generated.id, k=2, limit=4)
+    second = generation.new_round(generated.id, k=2, limit=4)
+    ds = services.dataset(generated.id)
+    names = {services.get_example(i).name for i in first + second}
+    assert len(names) == 8  # each round its own tag
+    stale = services.get_project(generated.id).data_sha
+    generation.new_round(generated.id, k=2, limit=1)
+    with pytest.raises(ValueError, match="changed meanwhile"):
+        extend_project(generated.id, ds.with_round([0], [["a", "b"]], "x", "late"), stale)

@@ -469,9 +469,12 @@ def new_round(
 
     generation = services.generation
     try:
-        chosen = generation.AnswerSource.from_key(source) if source else None
-        if chosen is not None and corrections:
-            chosen = generation.AnswerSource(chosen.version_id, corrections=True)
+        if source:
+            chosen = generation.AnswerSource(
+                generation.AnswerSource.from_key(source).version_id, corrections=corrections
+            )
+        else:
+            chosen = generation.newest_source(project, corrections)
         ids = generation.new_round(project, chosen, k=k, limit=limit)
     except ValueError as exc:
         _fail(str(exc))

@@ -269,7 +269,10 @@ def load_generator(folder: str | Path, device: str = "auto"):
         return load_causal_lm(folder, device)
     from peft import PeftModel
 
-    model, tokenizer = load_causal_lm(meta["base"], device)
+    base = meta["base"]
+    if xil_config.looks_like_path(base) and not Path(base).exists():
+        raise ValueError(f"the generator version's base model {base} is gone: it was fine-tuned from that folder")
+    model, tokenizer = load_causal_lm(base, device)
     model = PeftModel.from_pretrained(model, folder).merge_and_unload()
     return model.eval(), tokenizer
 

@@ -105,10 +105,22 @@ def sample_candidates(
         model, tokenizer = load_causal_lm(model_name_or_path, cfg.device)
     device = next(model.parameters()).device
     torch.manual_seed(cfg.seed)
+    # a model with a position limit (GPT-2: n_positions) keeps the end of a long prompt and at most half
+    # its positions for new tokens, instead of failing with an index error
+    positions = getattr(model.config, "max_position_embeddings", None) or 1 << 30
+    new_tokens = min(cfg.max_new_tokens, max(1, positions // 2))
+    tokenizer.truncation_side = "left"
     out: list[list[str]] = []
     for start in range(0, len(prompts), cfg.batch_size):
         texts, special = _prompt_texts(tokenizer, prompts[start : start + cfg.batch_size], cfg.chat_template)
-        batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=special).to(device)
+        batch = tokenizer(
+            texts,
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=special,
+            truncation=positions < 1 << 30,
+            max_length=positions - new_tokens if positions < 1 << 30 else None,
+        ).to(device)
         with torch.inference_mode():
             ids = model.generate(
                 **batch,
@@ -116,7 +128,7 @@ def sample_candidates(
                 temperature=cfg.temperature,
                 top_p=cfg.top_p,
                 top_k=0,  # only top-p filters (generate's default also applies top-k 50)
-                max_new_tokens=cfg.max_new_tokens,
+                max_new_tokens=new_tokens,
                 num_return_sequences=cfg.k,
                 pad_token_id=tokenizer.pad_token_id,
             )
@@ -131,15 +143,18 @@ def best_of_n(
     prompts: list[str],
     cfg: GenerationConfig | None = None,
     max_length: int = 256,
+    judged_prompts: list[str] | None = None,
 ) -> list[tuple[str, float, list[str], list[float]]]:
     """Best-of-n: sample ``cfg.k`` candidates per prompt and keep the one the reward model ``reward``
-    (``(model, tokenizer)``) scores highest; no training. Per prompt ``(best answer, its reward, every
+    (``(model, tokenizer)``) scores highest; no training. The rewards are of ``(judged_prompts[i],
+    candidate)`` (default: the prompts sampled from). Per prompt ``(best answer, its reward, every
     candidate, their rewards)``."""
     from xil.ranking.scoring import score_groups
 
     candidates = sample_candidates(generator, prompts, cfg)
+    judged = judged_prompts or prompts
     scores = score_groups(
-        *reward, [{"prompt": p, "candidates": c} for p, c in zip(prompts, candidates, strict=True)], max_length
+        *reward, [{"prompt": p, "candidates": c} for p, c in zip(judged, candidates, strict=True)], max_length
     )
     out = []
     for group, values in zip(candidates, scores, strict=True):

@@ -58,9 +58,11 @@ def create_project(name: str, ds: Dataset, source: str) -> Project:
         return project
 
 
-def extend_project(project_id: int, ds: Dataset) -> list[int]:
-    """Replace the project's dataset file by ``ds``, which keeps every row it had and appends new ones,
-    and add their Example rows, in one transaction; the ids of the new examples."""
+def extend_project(project_id: int, ds: Dataset, base_sha: str) -> list[int]:
+    """Replace the project's dataset file by ``ds``, which keeps every row of the file ``base_sha`` it
+    was made from and appends new ones, and add their Example rows, in one transaction; the ids of the
+    new examples. Refused when the project's file is no longer ``base_sha`` (another extension won the
+    race: its rows would be lost)."""
     project = get_project(project_id)
     old = dataset(project_id)
     if len(ds) < len(old) or task_of(ds) != project.task:
@@ -69,8 +71,8 @@ def extend_project(project_id: int, ds: Dataset) -> list[int]:
     names = ds.names if project.task == "image" else [f"{ds.split[i]}/{ds.ids[i]}" for i in range(len(ds))]
     with session_scope(write=True) as session:
         row = session.get(Project, project_id, with_for_update=True)
-        if row.data_sha != project.data_sha:
-            raise ValueError("the project's data changed meanwhile: try again")
+        if row.data_sha != base_sha:
+            raise ValueError("the project's data changed meanwhile (another new round?): try again")
         row.data_path, row.data_sha = rel, sha
         new = [
             Example(project_id=project_id, idx=i, split=str(ds.split[i]), label=int(ds.labels[i]), name=names[i])

@@ -7,9 +7,12 @@ for the Rank page come from a source, so the loop (rank, train, generate) goes o
 from __future__ import annotations
 
 import functools
+import secrets
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from db import ModelVersion
+from xil import config
 from xil.data.prompts import PromptDataset
 from xil.ranking.config import RewardConfig
 from xil.ranking.dpo import PreferenceTuningConfig
@@ -112,6 +115,8 @@ def _generator(project_id: int, version_id: int | None):
                 "this project has no generator: its candidates came from a file. Train one on the Train page "
                 "(Generator, DPO) from a causal LM you name"
             )
+        if config.looks_like_path(base) and not Path(base).exists():
+            raise ValueError(f"the project's generator {base} is gone: put the model back there")
         return _base_model(base)
     row = get_model_version(version_id)
     if row.project_id != project_id or row.method != GENERATOR_METHOD:
@@ -119,10 +124,23 @@ def _generator(project_id: int, version_id: int | None):
     return _adapter.load(row)
 
 
+def newest_source(project_id: int, corrections: bool = False) -> AnswerSource:
+    """The newest generator version, else the base generator."""
+    newest = generator_versions(project_id)
+    return AnswerSource(newest[-1].id if newest else None, corrections=corrections)
+
+
 def generate(
-    project_id: int, prompts: list[str], source: AnswerSource, cfg: GenerationConfig | None = None
+    project_id: int,
+    prompts: list[str],
+    source: AnswerSource,
+    cfg: GenerationConfig | None = None,
+    actor: Actor | None = None,
 ) -> list[Answer]:
-    """One answer per prompt from ``source`` (sampled with ``cfg``; its ``k`` is ignored)."""
+    """One answer per prompt from ``source`` (sampled with ``cfg``; its ``k`` is ignored). Best-of-n
+    scores the samples against the prompt as asked (the reward model never saw retrieved corrections).
+    Needs the judge permission (it runs the generator on the studio's machine)."""
+    require(actor, project_id, "judge")
     cfg = cfg or GenerationConfig()
     revised = [revise(p) if source.corrections else {"prompt": p, "retrieved": []} for p in prompts]
     sent = [r["prompt"] for r in revised]
@@ -140,6 +158,7 @@ def generate(
             sent,
             replace(cfg, k=source.best_of),
             reward_row.config.get("max_length", 256),
+            judged_prompts=prompts,
         )
     return [
         Answer(best, s, r["retrieved"], candidates, scores)
@@ -158,11 +177,11 @@ def new_round(
     newest generator version, else the base generator; its best-of-n is not used: annotators rank
     plain samples), appended as new examples to rank; their ids. Needs the train permission."""
     require(actor, project_id, "train")
-    if get_project(project_id).task != "ranking":
+    project = get_project(project_id)
+    if project.task != "ranking":
         raise ValueError("new rounds of candidates are for ranking projects")
     if source is None:
-        newest = generator_versions(project_id)
-        source = AnswerSource(newest[-1].id if newest else None)
+        source = newest_source(project_id)
     ds: PromptDataset = dataset(project_id)
     first = {}
     for i, prompt in enumerate(ds.prompts):
@@ -170,11 +189,12 @@ def new_round(
     rows = list(first.values())[:limit]
     if not rows:
         raise ValueError("the project has no prompts")
-    cfg = GenerationConfig(k=k)
+    cfg = GenerationConfig(k=k, seed=secrets.randbits(31))  # another round: other samples
     revised = [revise(ds.prompts[i])["prompt"] if source.corrections else ds.prompts[i] for i in rows]
     with model_lock:
         candidates = sample_candidates(_generator(project_id, source.version_id), revised, cfg)
     origin = source.key if source.version_id is not None else base_generator(project_id)
-    ids = extend_project(project_id, ds.with_round(rows, candidates, origin, source.key))
+    tag = f"r{len({i.split('@', 1)[1] for i in ds.ids if '@' in i}) + 2}-{source.key}"  # the file is round 1
+    ids = extend_project(project_id, ds.with_round(rows, candidates, origin, tag), project.data_sha)
     audit(actor, "new_round", project_id, source=source.key, prompts=len(rows), k=k)
     return ids
