@@ -189,14 +189,17 @@ class Comparison(SQLModel, table=True):
     source terms: ``source_a``/``source_b`` are answer-source keys ("base", "v12+best-of-4"), ``choice``
     is "a", "b" or "tie" whatever the order on screen. ``reward_choice`` is what the newest reward model
     preferred on the same two answers (None: the project had none), so people and the reward model can
-    be set side by side."""
+    be set side by side. One vote per annotator, prompt and pair of sources (``pair``: the two keys in
+    sorted order, so that either order on the pickers is the same pair)."""
 
+    __table_args__ = (UniqueConstraint("example_id", "annotator", "pair"),)
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="project.id", index=True)
     example_id: int = Field(foreign_key="example.id")  # the held-out prompt
     annotator: str
     source_a: str
     source_b: str
+    pair: str
     answer_a: str
     answer_b: str
     choice: str  # "a", "b" or "tie"

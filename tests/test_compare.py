@@ -139,15 +139,20 @@ def test_the_choices_answer_the_sources_best_of_n_and_corrections(generated, tmp
     assert row.reward_choice == ("a" if s_a > s_b else "b" if s_b > s_a else "tie")
 
 
+_voters = iter(range(10_000))
+
+
 def store(project_id: int, example_id: int, a: str, b: str, choice: str, reward: str | None = None) -> None:
+    """One vote by a new annotator (one vote per annotator, prompt and pair of sources)."""
     with session_scope(write=True) as session:
         session.add(
             Comparison(
                 project_id=project_id,
                 example_id=example_id,
-                annotator="ada",
+                annotator=f"voter-{next(_voters)}",
                 source_a=a,
                 source_b=b,
+                pair=comparison.pair_key(a, b),
                 answer_a=f"answer of {a}",
                 answer_b=f"answer of {b}",
                 choice=choice,

@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from db import Comparison, session_scope
@@ -86,12 +87,14 @@ def _held_out(project_id: int) -> dict[str, int]:
     return out
 
 
+def pair_key(a: str, b: str) -> str:
+    """The two source keys in sorted order: the same pair whichever was asked for first."""
+    return " | ".join(sorted((a, b)))
+
+
 def _between(a: str, b: str):
     """Rows of this pair of sources, in either order."""
-    return or_(
-        and_(Comparison.source_a == a, Comparison.source_b == b),
-        and_(Comparison.source_a == b, Comparison.source_b == a),
-    )
+    return Comparison.pair == pair_key(a, b)
 
 
 def _compared(project_id: int, a: AnswerSource, b: AnswerSource, annotator: str) -> set[str]:
@@ -191,21 +194,20 @@ def save_choice(
         annotator=annotator,
         source_a=source_a,
         source_b=source_b,
+        pair=pair_key(source_a, source_b),
         answer_a=answer_a,
         answer_b=answer_b,
         choice=stored,
         reward_choice=reward_choice,
         reward_model_version_id=reward_id,
     )
-    with session_scope(write=True) as session:
-        again = select(Comparison.id).where(
-            Comparison.example_id == pair.example_id, Comparison.annotator == annotator, _between(source_a, source_b)
-        )
-        if session.scalar(again) is not None:  # a second tab, a double click: one vote per prompt and pair
-            raise ValueError("you compared this prompt for these two sources already")
-        session.add(row)
-        session.flush()
-        session.refresh(row)
+    try:  # a second tab, a double click: one vote per prompt and pair (a unique constraint)
+        with session_scope(write=True) as session:
+            session.add(row)
+            session.flush()
+            session.refresh(row)
+    except IntegrityError as exc:
+        raise ValueError("you compared this prompt for these two sources already") from exc
     return row
 
 

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("annotator", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("source_a", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("source_b", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("pair", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("answer_a", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("answer_b", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("choice", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -36,6 +37,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["project_id"], ["project.id"]),
         sa.ForeignKeyConstraint(["reward_model_version_id"], ["modelversion.id"]),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("example_id", "annotator", "pair"),
     )
     with op.batch_alter_table("comparison", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_comparison_project_id"), ["project_id"], unique=False)
