@@ -51,6 +51,11 @@ if what == "generator":
         )
         c1, c2, c3 = st.columns(3)
         lora = c1.toggle("LoRA adapter", True, help=DPOConfig.help("lora"))
+        chat = c1.toggle(
+            "Chat template",
+            services.generation.sampling(pid).chat_template,
+            help=DPOConfig.help("chat_template"),
+        )
         epochs = c2.number_input("Epochs", 1, 100, DPOConfig.epochs, help=DPOConfig.help("epochs"))
         lr = c3.number_input("Learning rate", 1e-7, 1.0, DPOConfig.lr, format="%.6f", help=DPOConfig.help("lr"))
         c4, c5, c6 = st.columns(3)
@@ -67,6 +72,7 @@ if what == "generator":
                     beta=float(beta),
                     sft_weight=float(sft_weight),
                     batch_size=int(batch_size),
+                    chat_template=chat,
                     feedback=feedback,
                 )
                 st.success(f"Queued job {services.queue_training(pid, cfg, actor=actor).id}.")

@@ -249,3 +249,37 @@ def test_rounds_differ_and_a_stale_extension_is_refused(generated):
     generation.new_round(generated.id, k=2, limit=1)
     with pytest.raises(ValueError, match="changed meanwhile"):
         extend_project(generated.id, ds.with_round([0], [["a", "b"]], "x", "late"), stale)
+
+
+CHAT = (
+    "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} {% endfor %}"
+    "{% if add_generation_prompt %}<assistant>{% endif %}"
+)
+
+
+def test_a_chat_generator_is_sampled_and_tuned_with_its_template(tmp_path, monkeypatch):
+    from transformers import AutoTokenizer
+
+    from xil.ranking.dpo import chat_rows
+
+    monkeypatch.setenv("XIL_DATA_DIRS", str(tmp_path))
+    lm = tiny_causal_lm(tmp_path / "chat-lm")
+    tokenizer = AutoTokenizer.from_pretrained(lm)
+    tokenizer.chat_template = CHAT
+    tokenizer.save_pretrained(lm)
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("\n".join(PROMPTS) + "\n", encoding="utf-8")
+    cfg = GenerationConfig(k=3, max_new_tokens=6, chat_template=True)
+    project = services.import_prompts(path, name="chat", generator=str(lm), generation=cfg)
+    assert generation.sampling(project.id).chat_template is True  # stored with the project
+    [row] = chat_rows([{"prompt": "Q?", "chosen": " yes", "rejected": " no"}], tokenizer)
+    assert row == {"prompt": "<user> Q? <assistant>", "chosen": " yes ", "rejected": " no "}
+    for example in ranking.next_prompts(project.id, n=100):
+        ranking.save_ranking(example, "ada", [1, 2, 3])
+    job = services.queue_training(
+        project.id, PreferenceTuningConfig(epochs=1, max_length=64, device="cpu", chat_template=True)
+    )
+    assert services.run_worker(once=True) == 1
+    job = services.get_job(job.id)
+    assert job.status == "succeeded", job.error
+    assert 0 <= services.get_model_version(job.model_version_id).metrics["preference_acc"] <= 1

@@ -448,7 +448,13 @@ def train_generator(
 
     try:
         cfg = services.config_class(project, "preference tuning")(
-            generator=generator, lora=not full, epochs=epochs, lr=lr, beta=beta, feedback=feedback
+            generator=generator,
+            lora=not full,
+            epochs=epochs,
+            lr=lr,
+            beta=beta,
+            feedback=feedback,
+            chat_template=services.generation.sampling(project).chat_template,  # as the candidates were sampled
         )
         job = services.queue_training(project, cfg)
     except ValueError as exc:

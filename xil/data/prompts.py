@@ -27,6 +27,7 @@ class PromptDataset:
     ids: list[str] = field(default_factory=list)
     class_names: list[str] = field(default_factory=list)  # no classes: rankings, not labels
     origins: list[str] = field(default_factory=list)
+    generation: dict = field(default_factory=dict)  # how a generator sampled the candidates (GenerationConfig)
 
     def __post_init__(self) -> None:
         self.split = np.asarray(self.split, dtype="U5")
@@ -48,6 +49,7 @@ class PromptDataset:
             self.source,
             self.ids + [f"{self.ids[i]}@{tag}" for i in rows],
             origins=self.origins + [origin] * len(rows),
+            generation=self.generation,
         )
 
     def __len__(self) -> int:
@@ -61,9 +63,12 @@ class PromptDataset:
         return np.flatnonzero(self.split == split)
 
     @classmethod
-    def from_rows(cls, name: str, rows: list[dict], source: str = "file", seed: int = 0) -> PromptDataset:
+    def from_rows(
+        cls, name: str, rows: list[dict], source: str = "file", seed: int = 0, generation: dict | None = None
+    ) -> PromptDataset:
         split = stratified_split(np.zeros(len(rows), dtype=np.int64), 0.25, seed)
-        return cls(name, [r["prompt"] for r in rows], [list(r["candidates"]) for r in rows], split, source)
+        candidates = [list(r["candidates"]) for r in rows]
+        return cls(name, [r["prompt"] for r in rows], candidates, split, source, generation=generation or {})
 
     def to_bytes(self) -> bytes:
         payload = {
@@ -75,6 +80,7 @@ class PromptDataset:
             "source": self.source,
             "ids": self.ids,
             "origins": self.origins,
+            "generation": self.generation,
         }
         return gzip.compress(json.dumps(payload).encode("utf-8"), mtime=0)
 

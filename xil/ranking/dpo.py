@@ -54,6 +54,8 @@ class PreferenceTuningConfig(Settings):
         seed: the random seed of the adapter's initialisation and shuffling.
         device: "auto" (CUDA when present, bf16 where it has it), "cpu" or "cuda".
         feedback: which rankings train the generator: "all", "accepted" or "consensus" (as for reward models).
+        chat_template: wrap each prompt as a user turn and each answer as the assistant's with the
+            tokenizer's chat template (as the candidates were sampled when the import used it).
     """
 
     KIND: ClassVar[str] = "preference tuning"
@@ -72,6 +74,7 @@ class PreferenceTuningConfig(Settings):
     seed: int = 0
     device: str = "auto"
     feedback: str = "all"
+    chat_template: bool = False
 
     def __post_init__(self) -> None:
         from xil.train.config import check_feedback
@@ -87,6 +90,38 @@ class PreferenceTuningConfig(Settings):
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f'device must be "auto", "cpu" or "cuda", not {self.device!r}')
         check_feedback(self.feedback)
+
+
+def as_conversations(rows: list[dict]) -> list[dict]:
+    """Preference rows in TRL's conversational form (a user turn, then the assistant's answer), which
+    it renders with the tokenizer's chat template."""
+    return [
+        {
+            "prompt": [{"role": "user", "content": r["prompt"]}],
+            "chosen": [{"role": "assistant", "content": r["chosen"].strip()}],
+            "rejected": [{"role": "assistant", "content": r["rejected"].strip()}],
+        }
+        for r in rows
+    ]
+
+
+def chat_rows(rows: list[dict], tokenizer) -> list[dict]:
+    """``rows`` with prompt and answers as the chat template renders them (the prompt with the
+    assistant's cue, each answer the rest of its turn), for scoring as plain text."""
+    out = []
+    for conversation in as_conversations(rows):
+        prompt = tokenizer.apply_chat_template(conversation["prompt"], tokenize=False, add_generation_prompt=True)
+        row = {"prompt": prompt}
+        for side in ("chosen", "rejected"):
+            full = tokenizer.apply_chat_template(conversation["prompt"] + conversation[side], tokenize=False)
+            row[side] = full[len(prompt) :] if full.startswith(prompt) else full
+        out.append(row)
+    return out
+
+
+def uses_chat(cfg: PreferenceTuningConfig, tokenizer) -> bool:
+    """Whether a job renders its rows with a chat template (asked for, and the tokenizer has one)."""
+    return cfg.chat_template and bool(getattr(tokenizer, "chat_template", None))
 
 
 def training_precision(device: str) -> str:
@@ -227,7 +262,7 @@ def train_dpo(
         trainer = DPOTrainer(
             model=model,
             args=args,
-            train_dataset=Dataset.from_list(rows),
+            train_dataset=Dataset.from_list(as_conversations(rows) if uses_chat(cfg, tokenizer) else rows),
             processing_class=tokenizer,
             peft_config=peft_config,
             callbacks=[watcher.callback],
@@ -277,15 +312,19 @@ def load_generator(folder: str | Path, device: str = "auto"):
     return model.eval(), tokenizer
 
 
-def answer_log_probs(model, tokenizer, prompts: list[str], answers: list[str], batch_size: int = 16) -> torch.Tensor:
+def answer_log_probs(
+    model, tokenizer, prompts: list[str], answers: list[str], batch_size: int = 16, chat: bool = False
+) -> torch.Tensor:
     """``log p(answer | prompt)`` summed over the answer's tokens (and EOS), one per row, float32 on the CPU;
-    the prompt and answer are tokenised as DPO tokenises them (one string, then split at the prompt)."""
+    the prompt and answer are tokenised as DPO tokenises them (one string, then split at the prompt).
+    ``chat``: the texts are rendered by a chat template, which holds the special tokens and the end of turn."""
     device = next(model.parameters()).device
+    ending = "" if chat else (tokenizer.eos_token or "")
     out = []
     for start in range(0, len(prompts), batch_size):
         chunk = list(zip(prompts[start : start + batch_size], answers[start : start + batch_size], strict=True))
-        prompt_lengths = [len(tokenizer(p)["input_ids"]) for p, _ in chunk]
-        full = [tokenizer(p + a + (tokenizer.eos_token or ""))["input_ids"] for p, a in chunk]
+        prompt_lengths = [len(tokenizer(p, add_special_tokens=not chat)["input_ids"]) for p, _ in chunk]
+        full = [tokenizer(p + a + ending, add_special_tokens=not chat)["input_ids"] for p, a in chunk]
         width = max(map(len, full))
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         ids = torch.tensor([f + [pad] * (width - len(f)) for f in full], device=device)
@@ -300,19 +339,21 @@ def answer_log_probs(model, tokenizer, prompts: list[str], answers: list[str], b
     return torch.cat(out) if out else torch.zeros(0)
 
 
-def preference_accuracy(model, tokenizer, rows: list[dict], reference=None) -> float:
+def preference_accuracy(model, tokenizer, rows: list[dict], reference=None, chat: bool = False) -> float:
     """Share of pairs in ``rows`` whose chosen answer has the larger DPO implicit reward
     ``log pi(y|x) - log ref(y|x)``. The reference is ``reference``, or for a peft model the same model
-    with its adapter switched off."""
+    with its adapter switched off. ``chat``: render the rows with the tokenizer's chat template, as a
+    job with ``chat_template`` trained on them."""
     if not rows:
         raise ValueError("no preference pairs to score")
     model.eval()
+    if chat:
+        rows = chat_rows(rows, tokenizer)
     prompts = [r["prompt"] for r in rows]
 
     def margins(m) -> torch.Tensor:
-        return answer_log_probs(m, tokenizer, prompts, [r["chosen"] for r in rows]) - answer_log_probs(
-            m, tokenizer, prompts, [r["rejected"] for r in rows]
-        )
+        chosen = answer_log_probs(m, tokenizer, prompts, [r["chosen"] for r in rows], chat=chat)
+        return chosen - answer_log_probs(m, tokenizer, prompts, [r["rejected"] for r in rows], chat=chat)
 
     policy = margins(model)
     if reference is not None:

@@ -124,6 +124,11 @@ def _generator(project_id: int, version_id: int | None):
     return _adapter.load(row)
 
 
+def sampling(project_id: int) -> GenerationConfig:
+    """How the project's candidates were sampled (its import's GenerationConfig; defaults for a file)."""
+    return GenerationConfig.from_dict(dataset(project_id).generation or {})
+
+
 def newest_source(project_id: int, corrections: bool = False) -> AnswerSource:
     """The newest generator version, else the base generator."""
     newest = generator_versions(project_id)
@@ -141,7 +146,7 @@ def generate(
     scores the samples against the prompt as asked (the reward model never saw retrieved corrections).
     Needs the judge permission (it runs the generator on the studio's machine)."""
     require(actor, project_id, "judge")
-    cfg = cfg or GenerationConfig()
+    cfg = cfg or sampling(project_id)
     revised = [revise(p) if source.corrections else {"prompt": p, "retrieved": []} for p in prompts]
     sent = [r["prompt"] for r in revised]
     generator = _generator(project_id, source.version_id)
@@ -189,7 +194,7 @@ def new_round(
     rows = list(first.values())[:limit]
     if not rows:
         raise ValueError("the project has no prompts")
-    cfg = GenerationConfig(k=k, seed=secrets.randbits(31))  # another round: other samples
+    cfg = replace(sampling(project_id), k=k, seed=secrets.randbits(31))  # another round: other samples
     revised = [revise(ds.prompts[i])["prompt"] if source.corrections else ds.prompts[i] for i in rows]
     with model_lock:
         candidates = sample_candidates(_generator(project_id, source.version_id), revised, cfg)

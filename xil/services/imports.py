@@ -128,9 +128,11 @@ def import_prompts(
     from xil.ranking.generate import GenerationConfig, sample_candidates
 
     prompts = load_prompts_only(path)
-    candidates = sample_candidates(generator, prompts, generation or GenerationConfig())
+    generation = generation or GenerationConfig()
+    candidates = sample_candidates(generator, prompts, generation)
     rows = [{"prompt": p, "candidates": c} for p, c in zip(prompts, candidates, strict=True)]
-    return _created(create_project(name, PromptDataset.from_rows(name, rows, source=generator), "generated"), actor)
+    dataset = PromptDataset.from_rows(name, rows, source=generator, generation=generation.to_dict())
+    return _created(create_project(name, dataset, "generated"), actor)
 
 
 GENERATOR_DEMO = "Generator demo"
@@ -151,9 +153,11 @@ def import_generator_demo(name: str = GENERATOR_DEMO, actor: Actor | None = None
     if not (folder / "model.safetensors").exists():
         build_generator(folder)
     prompts = all_prompts()
-    candidates = sample_candidates(str(folder), prompts, GenerationConfig(k=4, max_new_tokens=16))
+    generation = GenerationConfig(k=4, max_new_tokens=16)
+    candidates = sample_candidates(str(folder), prompts, generation)
     rows = [{"prompt": p, "candidates": c} for p, c in zip(prompts, candidates, strict=True)]
-    return _created(create_project(name, PromptDataset.from_rows(name, rows, source=str(folder)), "generated"), actor)
+    dataset = PromptDataset.from_rows(name, rows, source=str(folder), generation=generation.to_dict())
+    return _created(create_project(name, dataset, "generated"), actor)
 
 
 def _created(project: Project, actor: Actor | None) -> Project:

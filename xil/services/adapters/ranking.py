@@ -145,14 +145,15 @@ class RankingAdapter:
     def _evaluate_generator(self, project_id: int, artifact, cfg: PreferenceTuningConfig) -> dict:
         """Pairs of held-out prompts the fine-tuned generator prefers the way the annotators did (DPO's
         implicit reward against the model it started from)."""
-        from xil.ranking.dpo import load_generator, preference_accuracy, preference_rows
+        from xil.ranking.dpo import load_generator, preference_accuracy, preference_rows, uses_chat
 
         model, tokenizer = artifact
         metrics: dict = {"train_pairs": len(preference_rows(groups(project_id, "train", cfg.feedback)))}
         held_out = preference_rows(groups(project_id, "test", cfg.feedback))
         if held_out:
             reference = None if cfg.lora else load_generator(base_generator(project_id, cfg), "cpu")[0]
-            metrics["preference_acc"] = preference_accuracy(model, tokenizer, held_out, reference)
+            chat = uses_chat(cfg, tokenizer)
+            metrics["preference_acc"] = preference_accuracy(model, tokenizer, held_out, reference, chat)
             metrics["eval_pairs"] = len(held_out)
         return metrics
 
