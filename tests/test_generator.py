@@ -283,3 +283,20 @@ def test_a_chat_generator_is_sampled_and_tuned_with_its_template(tmp_path, monke
     job = services.get_job(job.id)
     assert job.status == "succeeded", job.error
     assert 0 <= services.get_model_version(job.model_version_id).metrics["preference_acc"] <= 1
+
+
+def test_dpo_reports_between_epochs_and_stops_mid_epoch_when_cancelled(tmp_path):
+    from xil.ranking.dpo import train_dpo
+    from xil.train.loop import Cancelled
+
+    lm = str(tiny_causal_lm(tmp_path / "lm"))
+    rows = preference_rows([{"prompt": p, "candidates": ["yes", "no"], "pairs": [(0, 1)]} for p in PROMPTS])
+    cfg = PreferenceTuningConfig(epochs=2, batch_size=2, max_length=64, device="cpu")
+    seen: list[dict] = []
+    train_dpo(cfg, lm, rows, progress=seen.append)
+    steps = [r for r in seen if r.get("step_only")]
+    assert len(steps) == 12 and 0 < steps[0]["epoch"] < 1 and [r["epoch"] for r in seen if "loss" in r] == [1, 2]
+    calls: list[dict] = []
+    with pytest.raises(Cancelled, match="after 0 full epochs"):
+        train_dpo(cfg, lm, rows, progress=lambda record: calls.append(record) or len(calls) < 2)
+    assert len(calls) == 2  # stopped at the step after the second report, before the first epoch ended

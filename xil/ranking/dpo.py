@@ -149,9 +149,13 @@ def preference_rows(groups: list[dict]) -> list[dict]:
     return rows
 
 
+STEP_REPORTS = 50  # progress reports per job between epoch records: a large model's epoch takes long
+
+
 class _Progress:
-    """A transformers callback: one record per epoch from the trainer's logs; False from ``report``
-    stops training (the job was cancelled)."""
+    """A transformers callback: one record per epoch from the trainer's logs, and about
+    :data:`STEP_REPORTS` progress-only records (``{"epoch": fractional, "epochs", "step_only": True}``)
+    in between; False from ``report`` stops training at the next step (the job was cancelled)."""
 
     def __init__(self, epochs: int, report: Callable[[dict], bool | None] | None):
         from transformers import TrainerCallback
@@ -163,7 +167,17 @@ class _Progress:
                 if logs and "loss" in logs:
                     outer.logs.append(logs)
 
+            def on_step_end(self, args, state, control, **kwargs):
+                every = max(1, state.max_steps // STEP_REPORTS)
+                if outer.report is None or state.global_step % every or state.epoch is None:
+                    return
+                if outer.report({"epoch": state.epoch, "epochs": outer.epochs, "step_only": True}) is False:
+                    control.should_training_stop = True
+                    outer.cancelled = True
+
             def on_epoch_end(self, args, state, control, **kwargs):
+                if outer.cancelled:  # the trainer ends a stopped epoch too: not a finished one
+                    return
                 if outer.epoch_end(round(state.epoch or 0)) is False:
                     control.should_training_stop = True
                     outer.cancelled = True
@@ -203,7 +217,8 @@ def train_dpo(
 ):
     """Fine-tune ``generator`` (a folder, hub id or loaded ``(model, tokenizer)``) on preference
     ``rows`` (:func:`preference_rows`) with DPO. ``progress`` gets one dict per epoch (epoch, epochs,
-    loss, margin, pair_accuracy, seconds) and may return False to cancel (:class:`Cancelled`).
+    loss, margin, pair_accuracy, seconds), progress-only ones (``step_only``) between them, and may
+    return False to cancel (:class:`Cancelled`).
     Returns ``(model, tokenizer, history)``: with ``lora`` a peft model holding the adapter."""
     from datasets import Dataset, disable_progress_bars
     from peft import LoraConfig
@@ -270,7 +285,7 @@ def train_dpo(
         trainer.remove_callback(PrinterCallback)  # the epoch records are the log; no dict per step on stdout
         trainer.train()
     if watcher.cancelled:
-        raise Cancelled(f"cancelled after epoch {len(watcher.history)}")
+        raise Cancelled(f"cancelled after {len(watcher.history)} full epochs")
     return trainer.model.eval(), tokenizer, watcher.history
 
 

@@ -116,7 +116,10 @@ def run_job(job: Job, ctx: jobs.JobContext) -> tuple[dict, int]:
     cfg = config_class(job.project_id, job.spec.get("kind")).from_dict(job.spec["config"])
 
     def progress(record: dict) -> bool:
-        return ctx.report(record["epoch"] / record["epochs"] * 0.95, record, adapter.progress_line(record))
+        done = record["epoch"] / record["epochs"] * 0.95
+        if record.get("step_only"):  # between epochs: the progress bar moves, a cancel is seen
+            return ctx.report(done)
+        return ctx.report(done, record, adapter.progress_line(record))
 
     try:
         artifact, history, n_feedback = adapter.train(
