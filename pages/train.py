@@ -36,7 +36,7 @@ what = (
 )
 if what == "generator":
     DPOConfig = services.config_class(pid, "preference tuning")
-    base = services.generation.answer_sources(pid).get("base")
+    base = services.generation.base_generator(pid)
     with st.form("generator"):
         st.caption(
             "Fine-tune the generator on the rankings with DPO (TRL): each pair says which answer should become "
@@ -46,7 +46,7 @@ if what == "generator":
         generator = st.text_input(
             "Generator to start from",
             "",
-            placeholder=base or "a local folder or a Hugging Face hub id",
+            placeholder=f"Base generator ({base})" if base else "a local folder or a Hugging Face hub id",
             help=DPOConfig.help("generator"),
         )
         c1, c2, c3 = st.columns(3)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import random
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from xil import config
@@ -58,6 +59,7 @@ def run(seed: int = 0, device: str = "auto", reward_backbone: str = "minilm") ->
     prompts = all_prompts()
     random.Random(seed).shuffle(prompts)
     held_out, train = prompts[: len(prompts) // 4], prompts[len(prompts) // 4 :]
+    # plain sampling (no nucleus cut-off) throughout; each use its own k and seed
     sampling = GenerationConfig(
         k=SAMPLES_PER_PROMPT, temperature=1.0, top_p=1.0, max_new_tokens=12, seed=seed, device=device
     )
@@ -66,11 +68,7 @@ def run(seed: int = 0, device: str = "auto", reward_backbone: str = "minilm") ->
         before = load_generator(base, device)
         win_before = polite_rate(sample_candidates(before, held_out, sampling), held_out)
 
-        candidates = sample_candidates(
-            before,
-            train,
-            GenerationConfig(k=K, temperature=1.0, top_p=1.0, max_new_tokens=12, seed=seed + 1, device=device),
-        )
+        candidates = sample_candidates(before, train, replace(sampling, k=K, seed=seed + 1))
         groups = ranked_groups(train, candidates)
         rows = preference_rows(groups)
         cfg = PreferenceTuningConfig(seed=seed, device=device)
@@ -83,12 +81,7 @@ def run(seed: int = 0, device: str = "auto", reward_backbone: str = "minilm") ->
         reward, reward_tokenizer, _ = train_reward(
             RewardConfig(backbone=reward_backbone, seed=seed, device=device), groups
         )
-        picked = best_of_n(
-            before,
-            (reward, reward_tokenizer),
-            held_out,
-            GenerationConfig(k=K, temperature=1.0, top_p=1.0, max_new_tokens=12, seed=seed + 2, device=device),
-        )
+        picked = best_of_n(before, (reward, reward_tokenizer), held_out, replace(sampling, k=K, seed=seed + 2))
         best_of_n_rate = polite_rate([[answer] for answer, *_ in picked], held_out)
     return {
         "n_pairs": len(rows),

@@ -31,30 +31,39 @@ def task_of(ds: Dataset) -> str:
     return next(task for task, kind in DATASETS.items() if isinstance(ds, kind))
 
 
+def _store_dataset(ds: Dataset) -> tuple[str, str]:
+    """The dataset file under the data directory: ``(relative path, sha)``."""
+    return storage.put_bytes(ds.to_bytes(), ".npz" if task_of(ds) == "image" else ".json.gz", "datasets")
+
+
+def _example_rows(project_id: int, ds: Dataset, start: int = 0) -> list[dict]:
+    """One Example row per dataset row from ``start`` on."""
+    image = task_of(ds) == "image"
+    return [
+        {
+            "project_id": project_id,
+            "idx": i,
+            "split": str(ds.split[i]),
+            "label": int(ds.labels[i]),
+            "name": ds.names[i] if image else f"{ds.split[i]}/{ds.ids[i]}",
+        }
+        for i in range(start, len(ds))
+    ]
+
+
 def create_project(name: str, ds: Dataset, source: str) -> Project:
     """Store the dataset file and one Example row per image or text, in one transaction."""
     if not name.strip():
         raise ValueError("a project needs a name")
     task = task_of(ds)
-    rel, sha = storage.put_bytes(ds.to_bytes(), ".npz" if task == "image" else ".json.gz", "datasets")
+    rel, sha = _store_dataset(ds)
     with session_scope(write=True) as session:
         if session.scalar(select(Project).where(Project.name == name)) is not None:
             raise ValueError(f"a project named {name!r} exists already")
         project = Project(name=name, task=task, source=source, class_names=ds.class_names, data_path=rel, data_sha=sha)
         session.add(project)
         session.flush()
-        names = ds.names if task == "image" else [f"{ds.split[i]}/{ds.ids[i]}" for i in range(len(ds))]
-        rows = [
-            {
-                "project_id": project.id,
-                "idx": i,
-                "split": str(ds.split[i]),
-                "label": int(ds.labels[i]),
-                "name": names[i],
-            }
-            for i in range(len(ds))
-        ]
-        session.execute(insert(Example), rows)
+        session.execute(insert(Example), _example_rows(project.id, ds))
         return project
 
 
@@ -67,17 +76,13 @@ def extend_project(project_id: int, ds: Dataset, base_sha: str) -> list[int]:
     old = dataset(project_id)
     if len(ds) < len(old) or task_of(ds) != project.task:
         raise ValueError("a project's dataset can only grow, with rows of the same task")
-    rel, sha = storage.put_bytes(ds.to_bytes(), ".npz" if project.task == "image" else ".json.gz", "datasets")
-    names = ds.names if project.task == "image" else [f"{ds.split[i]}/{ds.ids[i]}" for i in range(len(ds))]
+    rel, sha = _store_dataset(ds)
     with session_scope(write=True) as session:
         row = session.get(Project, project_id, with_for_update=True)
         if row.data_sha != base_sha:
             raise ValueError("the project's data changed meanwhile (another new round?): try again")
         row.data_path, row.data_sha = rel, sha
-        new = [
-            Example(project_id=project_id, idx=i, split=str(ds.split[i]), label=int(ds.labels[i]), name=names[i])
-            for i in range(len(old), len(ds))
-        ]
+        new = [Example(**fields) for fields in _example_rows(project_id, ds, start=len(old))]
         session.add_all(new)
         session.flush()
         return [int(e.id) for e in new]

@@ -76,10 +76,11 @@ def generator_versions(project_id: int) -> list[ModelVersion]:
     return [v for v in list_model_versions(project_id) if v.method == GENERATOR_METHOD]
 
 
-def base_generator(project_id: int) -> str | None:
+def base_generator(project_id: int, versions: list[ModelVersion] | None = None) -> str | None:
     """The project's generator; for a project whose candidates came from a file, the model its newest
-    generator version was fine-tuned from (None before there is one)."""
-    versions = generator_versions(project_id)
+    generator version was fine-tuned from (None before there is one). ``versions``: the project's
+    generator versions, when the caller has them already."""
+    versions = generator_versions(project_id) if versions is None else versions
     return project_generator(project_id) or (versions[-1].arch if versions else None)
 
 
@@ -87,10 +88,11 @@ def answer_sources(project_id: int) -> dict[str, str]:
     """``{key: title}`` of the generators a project's answers can come from: the base generator and
     every generator version, newest last."""
     out = {}
-    base = base_generator(project_id)
+    versions = generator_versions(project_id)  # one query: this runs on every rerun of three pages
+    base = base_generator(project_id, versions)
     if base:
         out["base"] = f"Base generator ({base})"
-    for v in generator_versions(project_id):
+    for v in versions:
         out[f"v{v.id}"] = f"Generator v{v.version} (DPO on {v.n_feedback} prompts)"
     return out
 
