@@ -92,9 +92,10 @@ def test_add_decoys_only_changes_the_swatch():
     assert not np.shares_memory(out, images)
 
 
-def test_dataset_roundtrips_through_bytes(tmp_path, digits):
+def test_dataset_roundtrips_through_its_two_files(tmp_path, digits):
+    np.save(tmp_path / "pixels.npy", digits.images)
     path = tmp_path / "ds.npz"
-    path.write_bytes(digits.to_bytes())
+    path.write_bytes(digits.metadata_bytes("pixels.npy"))
     back = ImageDataset.from_file(path)
     assert back.name == digits.name and back.class_names == digits.class_names
     assert np.array_equal(back.images, digits.images)

@@ -236,7 +236,7 @@ def test_the_pixel_cap_and_the_dataset_cap_are_settings(tmp_path, monkeypatch):
     assert report.errors[-2:] == ["cats/: empty class (no readable images)", "dogs/: empty class (no readable images)"]
     monkeypatch.setenv("XIL_MAX_IMAGE_PIXELS", "64")
     assert import_image_folder(path).ok
-    monkeypatch.setenv("XIL_MAX_DATASET_MB", "0.001")  # 6 x 1 x 8 x 8 float32 = 1536 bytes > 1048
+    monkeypatch.setenv("XIL_MAX_DATASET_MB", "0.0003")  # 6 x 1 x 8 x 8 bytes = 384 > 314
     [error] = import_image_folder(path).errors
     assert "6 images of 1x8x8 take" in error and "XIL_MAX_DATASET_MB" in error
     assert import_image_folder(path, resize=(4, 4)).ok  # a smaller resize fits

@@ -795,6 +795,21 @@ def bench_dpo(
     typer.echo(json.dumps(result, indent=None if as_json else 2))
 
 
+@bench_app.command("scale")
+def bench_scale(
+    images: int = typer.Option(20_000, help="Synthetic RGB photos to write, import and train on."),
+    size: int = typer.Option(224, help="Their width and height in pixels."),
+    batch_size: int = typer.Option(32, help="The training batch."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Data larger than memory: import, next example and one training epoch, with peak memory."""
+    from xil.bench import scale
+
+    if images < 20 or size < 8:
+        raise typer.BadParameter("at least 20 images of at least 8x8 pixels")
+    typer.echo(json.dumps(scale.scale(images, size, batch_size), indent=None if as_json else 2))
+
+
 @bench_app.command("rit")
 def bench_rit(
     threshold: float = typer.Option(0.6),

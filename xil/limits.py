@@ -7,7 +7,7 @@ Each cap is an environment setting, so an operator raises it without editing cod
 | ``XIL_MAX_UPLOAD_MB`` | 200 | one uploaded file, and a text or prompt file (after gunzip) |
 | ``XIL_MAX_ARCHIVE_MB`` | 1024 | the bytes a zip unpacks to, all entries together |
 | ``XIL_MAX_IMAGE_PIXELS`` | 16777216 (4096x4096) | width x height of one image, read from its header |
-| ``XIL_MAX_DATASET_MB`` | 2048 | an image dataset in memory (N x C x H x W float32) |
+| ``XIL_MAX_DATASET_MB`` | 16384 | an imported image dataset's pixels on disk (N x C x H x W bytes) |
 | ``XIL_MAX_TEXT_CHARS`` | 5000 | one text, prompt or candidate answer |
 
 The values are read on every call (not at import), so a test or a restarted server sees a change.
@@ -26,7 +26,7 @@ DEFAULTS: dict[str, float | int] = {
     "XIL_MAX_UPLOAD_MB": 200,
     "XIL_MAX_ARCHIVE_MB": 1024,
     "XIL_MAX_IMAGE_PIXELS": 4096 * 4096,
-    "XIL_MAX_DATASET_MB": 2048,
+    "XIL_MAX_DATASET_MB": 16384,
     "XIL_MAX_TEXT_CHARS": 5000,
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,44 @@ def put_array(array: np.ndarray, folder: str = "arrays") -> tuple[str, str]:
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
     return put_bytes(buffer.getvalue(), ".npy", folder)
+
+
+def put_file(source: str | Path, suffix: str, folder: str, move: bool = False) -> tuple[str, str]:
+    """Store a file (read in chunks: any size); return ``(relative path, sha256)``. ``move`` takes the
+    source away instead of copying it (a file made in :func:`scratch`)."""
+    source = Path(source)
+    digest = hashlib.sha256()
+    with open(source, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    sha = digest.hexdigest()
+    rel = f"{folder}/{sha[:2]}/{sha}{suffix}"
+    path = config.home() / rel
+    if path.exists():
+        if move:
+            source.unlink()
+        return rel, sha
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    if move:
+        try:
+            os.replace(source, path)
+            return rel, sha
+        except OSError:  # another file system: copy, then remove
+            pass
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, path)
+    if move:
+        source.unlink()
+    return rel, sha
+
+
+def scratch() -> Path:
+    """A folder under the data directory for files being made (an import's pixels), on the same
+    file system as the store, so :func:`put_file` can move them in."""
+    path = config.home() / "scratch"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def get_array(rel: str) -> np.ndarray:

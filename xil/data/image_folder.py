@@ -8,13 +8,17 @@ file; nothing is ever half-imported. In order:
 2. each image's header gives its size and mode without decoding a pixel: more pixels than
    ``XIL_MAX_IMAGE_PIXELS`` (Pillow's decompression-bomb error included), sizes that differ from the
    rest (unless ``resize``) and a dataset larger than ``XIL_MAX_DATASET_MB`` are reported here;
-3. the images are decoded one at a time, into one preallocated array when nothing was wrong so far,
-   and only to verify them otherwise, so a truncated file still shows up in the same report.
+3. the images are decoded one at a time and written, as uint8 rows, to a pixel file in ``scratch``
+   while nothing was wrong so far (only one image is ever in memory: a folder of 100,000 photos
+   imports in a few hundred megabytes), and only verified otherwise, so a truncated file still shows
+   up in the same report; a failed import removes its pixel file.
 """
 
 from __future__ import annotations
 
 import struct
+import tempfile
+import uuid
 import warnings
 import zipfile
 from collections import Counter
@@ -26,12 +30,12 @@ from typing import BinaryIO
 import numpy as np
 
 from xil.data import archive as zip_archive
-from xil.data.base import ImageDataset, stratified_split
+from xil.data.base import ImageDataset, PixelWriter, stratified_split
 from xil.limits import Limits, limits, megabytes
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 GRAY_MODES = {"1", "L", "I", "I;16", "I;16B", "I;16L", "F"}
-MAX_IMAGES = 50_000
+MAX_IMAGES = 500_000
 # folders a zip made on a Mac or Windows carries that are not classes
 SKIPPED_PARTS = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 
@@ -73,18 +77,30 @@ def import_image_folder(
     test_fraction: float = 0.2,
     seed: int = 0,
     name: str | None = None,
+    scratch: str | Path | None = None,
 ) -> ImportReport:
     """A folder, a ``.zip`` file, or an open zip (an upload) -> an :class:`ImportReport` whose
-    ``dataset`` is set only when nothing is wrong. A bad cap setting raises ValueError."""
+    ``dataset`` is set only when nothing is wrong; its images are a pixel file in ``scratch``
+    (default: the system's temporary folder). A bad cap setting raises ValueError."""
     caps = limits()
+    target = _Target(Path(scratch or tempfile.gettempdir()), resize, test_fraction, seed, name)
     if isinstance(root, (str, Path)) and not Path(root).is_file():
-        return _import_folder(Path(root), resize, test_fraction, seed, name, caps)
-    return _import_zip(root, resize, test_fraction, seed, name, caps)
+        return _import_folder(Path(root), target, caps)
+    return _import_zip(root, target, caps)
 
 
-def _import_folder(
-    root: Path, resize: tuple[int, int] | None, test_fraction: float, seed: int, name: str | None, caps: Limits
-) -> ImportReport:
+@dataclass(frozen=True)
+class _Target:
+    """What the import makes: where its pixel file goes, the size, the split, the name."""
+
+    scratch: Path
+    resize: tuple[int, int] | None
+    test_fraction: float
+    seed: int
+    name: str | None
+
+
+def _import_folder(root: Path, target: _Target, caps: Limits) -> ImportReport:
     report = ImportReport()
     if not root.is_dir():
         report.errors.append(f"{root}: not a folder")
@@ -98,17 +114,10 @@ def _import_folder(
         for path in sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
             files.append(_File(str(path.relative_to(root)), label, lambda p=path: open(p, "rb")))
     classes = [d.name for d in class_dirs]
-    return _build(files, classes, name or root.name, resize, test_fraction, seed, caps, report)
+    return _build(files, classes, target.name or root.name, target, caps, report)
 
 
-def _import_zip(
-    source: str | Path | BinaryIO,
-    resize: tuple[int, int] | None,
-    test_fraction: float,
-    seed: int,
-    name: str | None,
-    caps: Limits,
-) -> ImportReport:
+def _import_zip(source: str | Path | BinaryIO, target: _Target, caps: Limits) -> ImportReport:
     report = ImportReport()
     label = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "the upload")
     size = _size_of(source)
@@ -151,7 +160,7 @@ def _import_zip(
                     continue
             files.append(_File(rel, classes.index(member.parts[0]), lambda m=member: reader.open(m)))
         stem = Path(str(label)).stem if label != "the upload" else "upload"
-        return _build(files, classes, name or stem, resize, test_fraction, seed, caps, report)
+        return _build(files, classes, target.name or stem, target, caps, report)
 
 
 def _size_of(source: str | Path | BinaryIO) -> int:
@@ -182,57 +191,61 @@ _UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, struct.error, *zip_ar
 
 
 def _build(
-    files: list[_File],
-    class_names: list[str],
-    name: str,
-    resize: tuple[int, int] | None,
-    test_fraction: float,
-    seed: int,
-    caps: Limits,
-    report: ImportReport,
+    files: list[_File], class_names: list[str], name: str, target: _Target, caps: Limits, report: ImportReport
 ) -> ImportReport:
     report.classes = {c: 0 for c in class_names}
     headers = [h for f in files if (h := _header(f, caps, report)) is not None]
     report.n_images = len(headers)
     if report.n_images > MAX_IMAGES:
         report.errors.append(f"{report.n_images} images: more than the {MAX_IMAGES} an import takes")
-    height, width = resize or _common_size(headers, report)
+    height, width = target.resize or _common_size(headers, report)
     channels = 3 if any(h.channels == 3 for h in headers) else 1
-    n_bytes = len(headers) * channels * height * width * 4
+    n_bytes = len(headers) * channels * height * width
     if n_bytes > caps.dataset_bytes:
         report.errors.append(
-            f"{len(headers)} images of {channels}x{height}x{width} take {megabytes(n_bytes)} as float32, more than "
+            f"{len(headers)} images of {channels}x{height}x{width} take {megabytes(n_bytes)} on disk, more than "
             f"the {megabytes(caps.dataset_bytes)} a dataset may take (XIL_MAX_DATASET_MB); import with a smaller "
             "resize or fewer images"
         )
-    # Only a clean report gets the array; otherwise each image is decoded just to check it.
-    images = None if report.errors else np.empty((len(headers), channels, height, width), dtype=np.float32)
-    kept: list[_Header] = []
-    for header in headers:
-        array = _decode(header, resize, channels, caps, report)
-        if array is None:
-            continue
-        if images is not None:
-            if array.shape != images.shape[1:]:  # a header that disagrees with its own pixels
-                report.errors.append(f"{header.file.rel}: decodes to {array.shape}, its header said {images.shape[1:]}")
-                images = None
+    # Only a clean report writes pixels; otherwise each image is decoded just to check it.
+    writer = None
+    if not report.errors and headers:
+        path = target.scratch / f"import-{uuid.uuid4().hex}.npy"
+        writer = PixelWriter(path, len(headers), (channels, height, width))
+    try:
+        for header in headers:
+            array = _decode(header, target.resize, channels, caps, report)
+            if array is None:
                 continue
-            images[len(kept)] = array
-        kept.append(header)
-        report.classes[class_names[header.file.label]] += 1
-    for class_name, count in report.classes.items():
-        if count == 0:
-            report.errors.append(f"{class_name}/: empty class (no readable images)")
-    if report.errors or images is None:
-        return report
-    labels = np.array([h.file.label for h in kept], dtype=np.int64)
+            if writer is not None:
+                if array.shape != writer.shape:  # a header that disagrees with its own pixels
+                    report.errors.append(f"{header.file.rel}: decodes to {array.shape}, its header said {writer.shape}")
+                    writer.discard()
+                    writer = None
+                    continue
+                writer.add(array)
+            report.classes[class_names[header.file.label]] += 1
+        for class_name, count in report.classes.items():
+            if count == 0:
+                report.errors.append(f"{class_name}/: empty class (no readable images)")
+        if report.errors or writer is None:
+            return report
+        images = writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
+    finally:
+        if report.errors and writer is not None:
+            writer.discard()
+    labels = np.array([h.file.label for h in headers], dtype=np.int64)
     report.dataset = ImageDataset(
         name=name,
         images=images,
         labels=labels,
-        split=stratified_split(labels, test_fraction, seed),
+        split=stratified_split(labels, target.test_fraction, target.seed),
         class_names=class_names,
-        names=[h.file.rel for h in kept],
+        names=[h.file.rel for h in headers],
     )
     return report
 
@@ -303,7 +316,7 @@ def _common_size(headers: list[_Header], report: ImportReport) -> tuple[int, int
 def _decode(
     header: _Header, resize: tuple[int, int] | None, channels: int, caps: Limits, report: ImportReport
 ) -> np.ndarray | None:
-    """One image as ``(C, H, W)`` float32 in [0, 1]; None (and a line in the report) when it fails."""
+    """One image as ``(C, H, W)`` uint8; None (and a line in the report) when it fails."""
     from PIL import Image
 
     try:
@@ -320,4 +333,4 @@ def _decode(
     array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
     if array.shape[0] < channels:
         array = np.repeat(array, channels, axis=0)
-    return array.astype(np.float32) / 255.0
+    return np.ascontiguousarray(array)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 from torch import Tensor, nn
 
 
@@ -26,10 +27,11 @@ class Explainer:
     attribute: Callable[[nn.Module, Tensor, Tensor], Tensor]
 
 
-def values_per_example(model: nn.Module, inputs: Tensor) -> int:
+def values_per_example(model: nn.Module, inputs) -> int:
     """Input values one example costs the model: the stored image's, or a backbone's own input size
-    when larger (a 32x32 image is resized to 224x224 inside the model). Batches are budgeted on it."""
-    own = inputs[0].numel()
+    when larger (a 32x32 image is resized to 224x224 inside the model). Batches are budgeted on it.
+    ``inputs``: anything with an ``(N, C, H, W)`` shape (a tensor, an array, a pixel file)."""
+    own = int(np.prod(inputs.shape[1:]))
     spec = getattr(model, "spec", None)
     if spec is None:
         return own

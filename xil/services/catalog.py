@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import functools
+import posixpath
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -14,6 +16,7 @@ from sqlmodel import col
 from db import Example, Feedback, Job, ModelVersion, Project, engine, session_scope
 from xil import storage
 from xil.data import ImageDataset
+from xil.data.base import PixelFile
 from xil.data.prompts import PromptDataset
 from xil.data.text import TextDataset
 
@@ -32,8 +35,17 @@ def task_of(ds: Dataset) -> str:
 
 
 def _store_dataset(ds: Dataset) -> tuple[str, str]:
-    """The dataset file under the data directory: ``(relative path, sha)``."""
-    return storage.put_bytes(ds.to_bytes(), ".npz" if task_of(ds) == "image" else ".json.gz", "datasets")
+    """The dataset file under the data directory: ``(relative path, sha)``. An image dataset's pixels
+    go to a pixel file of their own (an import's is moved in from the scratch folder, not copied)."""
+    if task_of(ds) != "image":
+        return storage.put_bytes(ds.to_bytes(), ".json.gz", "datasets")
+    if isinstance(ds.images, PixelFile):
+        moved = Path(ds.images.path).parent == storage.scratch()
+        pixels, _ = storage.put_file(ds.images.path, ".npy", "pixels", move=moved)
+    else:
+        pixels, _ = storage.put_array(np.asarray(ds.images, dtype=np.float32), "pixels")
+    # dataset files lie two folders down (datasets/ab/...): the pixel file's path from there
+    return storage.put_bytes(ds.metadata_bytes(posixpath.relpath(pixels, "datasets/ab")), ".npz", "datasets")
 
 
 def _example_rows(project_id: int, ds: Dataset, start: int = 0) -> list[dict]:

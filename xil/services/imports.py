@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from db import Project
-from xil import config, data
+from xil import config, data, storage
 from xil.data import ImportReport
 from xil.data.cifar import decoy_cifar10
 from xil.data.prompts import PromptDataset
@@ -67,14 +67,18 @@ def import_image_folder(
     is fine; otherwise return the report and import nothing. The zip is read in memory under the caps
     of :mod:`xil.limits`, never extracted. Default name: the folder's (or the zip's)."""
     require_owner(actor, "import data")
-    report = data.import_image_folder(folder, resize=resize, name=name)
+    report = data.import_image_folder(folder, resize=resize, name=name, scratch=storage.scratch())
     if not report.ok:
         return None, report
     name = name or report.dataset.name
-    if project_named(name) is not None:
-        report.errors.append(f"a project named {name!r} exists already")
-        return None, report
-    return _created(create_project(name, report.dataset, "image-folder"), actor), report
+    pixels = Path(report.dataset.images.path)
+    try:
+        if project_named(name) is not None:
+            report.errors.append(f"a project named {name!r} exists already")
+            return None, report
+        return _created(create_project(name, report.dataset, "image-folder"), actor), report
+    finally:
+        pixels.unlink(missing_ok=True)  # moved into the store, or not wanted
 
 
 def import_text(

@@ -2,6 +2,7 @@
 
 from xil.train.config import TrainConfig
 from xil.train.evaluate import evaluate
-from xil.train.loop import Cancelled, TrainData, train
+from xil.train.data import TrainData
+from xil.train.loop import Cancelled, train
 
 __all__ = ["Cancelled", "TrainConfig", "TrainData", "evaluate", "train"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from torch import nn
@@ -13,26 +15,34 @@ from xil.explain.metrics import wrong_reason_score
 BATCH_VALUES = 64 * 3 * 224 * 224  # input values per batch: 1,024 digits, 64 images at 224x224
 
 
-def _batch(model: nn.Module, x: torch.Tensor, most: int) -> int:
+def _batch(model: nn.Module, x, most: int) -> int:
     return max(1, min(most, BATCH_VALUES // values_per_example(model, x))) if len(x) else most
 
 
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    batch_size = _batch(model, x, batch_size)
+def _chunks(model: nn.Module, x, most: int) -> Iterator[torch.Tensor]:
+    """``x`` (a tensor, an array or a pixel file) a batch at a time, as tensors on the model's device."""
+    batch_size = _batch(model, x, most)
     device = next(model.parameters()).device
+    for i in range(0, len(x), batch_size):
+        yield torch.as_tensor(x[i : i + batch_size]).to(device)
+
+
+def predict(model: nn.Module, x, batch_size: int = 1024) -> torch.Tensor:
+    """Class probabilities of every row of ``x`` (read a batch at a time: a pixel file never whole)."""
     model.eval()
     with torch.no_grad():
-        return torch.cat(
-            [torch.softmax(model(x[i : i + batch_size].to(device)), 1).cpu() for i in range(0, len(x), batch_size)]
-        )
+        probs = [torch.softmax(model(xb), 1).cpu() for xb in _chunks(model, x, batch_size)]
+    return torch.cat(probs) if probs else torch.zeros(0, 0)
 
 
-def attributions(model: nn.Module, x: torch.Tensor, method: str = "saliency", batch_size: int = 512) -> np.ndarray:
-    batch_size = _batch(model, x, batch_size)
-    device = next(model.parameters()).device
-    maps = [
-        explain(model, x[i : i + batch_size].to(device), method)[0].cpu().numpy() for i in range(0, len(x), batch_size)
-    ]
+def attribution_batches(model: nn.Module, x, method: str = "saliency", batch_size: int = 512) -> Iterator[np.ndarray]:
+    """The attribution maps of ``x``, one ``(B, H, W)`` batch at a time."""
+    for xb in _chunks(model, x, batch_size):
+        yield explain(model, xb, method)[0].cpu().numpy()
+
+
+def attributions(model: nn.Module, x, method: str = "saliency", batch_size: int = 512) -> np.ndarray:
+    maps = list(attribution_batches(model, x, method, batch_size))
     return np.concatenate(maps) if maps else np.zeros((0, *x.shape[2:]))
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -32,25 +31,11 @@ from xil import feedback, models
 from xil.precision import autocast
 from xil.train.augment import crop_and_flip
 from xil.train.config import TrainConfig
+from xil.train.data import Masks, TrainData, batches, marked_rows, take
 
 
 class Cancelled(Exception):
     """Raised when the progress callback asks to stop."""
-
-
-@dataclass
-class TrainData:
-    x: Tensor  # (N, C, H, W) in [0, 1]
-    y: Tensor  # (N,)
-    irrelevant: Tensor | None = None  # (N, H, W), 1 where an annotator marked irrelevant
-    relevant: Tensor | None = None  # (N, H, W), 1 where an annotator marked relevant
-    n_classes: int | None = None  # the model's outputs; None: the largest label + 1
-
-    def mask_for(self, method: feedback.FeedbackMethod) -> Tensor:
-        mask = self.irrelevant if method.mask == "irrelevant" else self.relevant
-        if mask is None:
-            return torch.zeros(self.x.shape[0], *self.x.shape[2:])
-        return mask.float()
 
 
 def train(
@@ -81,8 +66,13 @@ def train(
     if method is not None and method.needs_conv and not models.has_conv(model):
         raise ValueError(f"{method.title} needs a convolutional model (arch 'cnn' or 'convnet')")
 
-    x, y = data.x.to(device), data.y.to(device)
-    mask = data.mask_for(method).to(device) if method is not None else None
+    data = data.resident()  # in memory (and on the device) where it fits; else streamed from disk
+    if data.streamed:
+        x, y = data.x, data.y
+        mask = data.mask_for(method) if method is not None else None
+    else:
+        x, y = data.x.to(device), data.y.to(device)
+        mask = data.mask_for(method).to(device) if method is not None else None
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     lam = cfg.lambda_
@@ -98,12 +88,9 @@ def train(
     n = len(x)
     for epoch in range(1, cfg.epochs + 1):
         started = time.perf_counter()
-        order = torch.randperm(n, generator=generator).to(device)
+        order = torch.randperm(n, generator=generator)
         totals = torch.zeros(3, device=device)  # loss, ce, penalty; read once per epoch (no per-step sync)
-        for start in range(0, n, cfg.batch_size):
-            idx = order[start : start + cfg.batch_size]
-            xb, yb = x[idx], y[idx]
-            mb = None if mask is None else mask[idx]
+        for xb, yb, mb in batches(x, y, mask, order, cfg.batch_size, device):
             if cfg.augment:
                 xb, mb = crop_and_flip(xb, mb, generator)
             penalty = torch.zeros((), device=device)
@@ -123,7 +110,7 @@ def train(
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            totals += torch.stack([loss.detach(), ce.detach(), penalty.detach().float()]) * len(idx)
+            totals += torch.stack([loss.detach(), ce.detach(), penalty.detach().float()]) * len(xb)
         record = dict(zip(("loss", "ce", "penalty"), (totals / n).tolist(), strict=True))
         record.update(epoch=epoch, epochs=cfg.epochs, seconds=time.perf_counter() - started, lambda_=lam)
         history.append(record)
@@ -138,30 +125,28 @@ CALIBRATION = 512  # examples the automatic lambda is measured on (marked ones f
 def automatic_lambda(
     model: nn.Module,
     method: feedback.FeedbackMethod,
-    x: Tensor,
+    x,
     y: Tensor,
-    mask: Tensor,
+    mask: Masks,
     generator: torch.Generator,
     device: str,
     batch_size: int = 128,
 ) -> float | None:
     """``CE_0 / (share marked * penalty_0 per marked example)`` on the untrained model; None when no
     example is marked (the penalty is zero anyway)."""
-    marked = mask.flatten(1).any(dim=1).nonzero()[:, 0].cpu()
+    marked = marked_rows(mask)
     if len(marked) == 0:
         return None
-    picked = marked[torch.randperm(len(marked), generator=generator)[:CALIBRATION]].to(device)
-    ce_rows = torch.randperm(len(x), generator=generator)[:CALIBRATION].to(device)
+    picked = marked[torch.randperm(len(marked), generator=generator)[:CALIBRATION]]
+    ce_rows = torch.randperm(len(x), generator=generator)[:CALIBRATION]
     ce_sum = penalty_sum = 0.0
     was_training = model.training
-    for start in range(0, len(ce_rows), batch_size):
-        idx = ce_rows[start : start + batch_size]
+    for idx in ce_rows.split(batch_size):
         with torch.no_grad(), autocast(device, cpu=False):
-            ce_sum += float(F.cross_entropy(model(x[idx]).float(), y[idx], reduction="sum"))
-    for start in range(0, len(picked), batch_size):
-        idx = picked[start : start + batch_size]
+            ce_sum += float(F.cross_entropy(model(take(x, idx, device)).float(), take(y, idx, device), reduction="sum"))
+    for idx in picked.split(batch_size):
         with torch.enable_grad(), autocast(device, cpu=False):
-            _, per_example = method.terms(model, x[idx], y[idx], mask[idx])
+            _, per_example = method.terms(model, take(x, idx, device), take(y, idx, device), take(mask, idx, device))
         penalty_sum += float(per_example.detach().float().sum())
     model.train(was_training)
     model.zero_grad(set_to_none=True)

@@ -14,11 +14,12 @@ from xil import explain, feedback, models, storage
 from xil.explain.metrics import mass_in_mask, plausibility, wrong_reason_score
 from xil.registry import Registry
 from xil.services.adapters.base import Progress, classifier_progress_line, classifier_result_line
-from xil.services.catalog import dataset, dataset_rows, tensors
+from xil.services.catalog import dataset, dataset_rows
 from xil.services.feedback_store import feedback_masks, load_mask, training_feedback
 from xil.services.versions import load
 from xil.train import TrainConfig, TrainData, evaluate, train
-from xil.train.evaluate import attributions, predict
+from xil.train.data import SparseMasks
+from xil.train.evaluate import attribution_batches, attributions, predict
 
 PLAIN_TITLE = "Plain (cross-entropy only)"
 
@@ -53,16 +54,13 @@ class ImageAdapter:
         ``slice``: all, accepted or consensus); and how many pieces of feedback went in."""
         ds = dataset(project_id)
         train_idx = ds.indices("train")
-        x = torch.from_numpy(ds.images[train_idx])
         y = torch.from_numpy(ds.labels[train_idx].copy())
         position = {int(row): i for i, row in enumerate(train_idx)}
         rows, irrelevant, relevant = feedback_masks(project_id, slice)
-        irr = torch.zeros(len(train_idx), *ds.shape[1:])
-        rel = torch.zeros_like(irr)
-        for row, m_irr, m_rel in zip(rows, irrelevant, relevant, strict=True):
-            if int(row) in position:
-                irr[position[int(row)]] = torch.from_numpy(m_irr.astype(np.float32))
-                rel[position[int(row)]] = torch.from_numpy(m_rel.astype(np.float32))
+        in_train = np.array([int(row) in position for row in rows], dtype=bool)
+        at = np.array([position[int(row)] for row in rows[in_train]], dtype=np.int64)
+        irr = SparseMasks(len(train_idx), ds.shape[1:], at, irrelevant[in_train])
+        rel = SparseMasks(len(train_idx), ds.shape[1:], at, relevant[in_train])
         idx_of = dataset_rows(project_id)
         used = 0
         for fb in training_feedback(project_id, slice):  # without wrong reasons that give none
@@ -71,6 +69,7 @@ class ImageAdapter:
                 used += 1
                 if fb.label is not None:
                     y[position[row]] = fb.label
+        x = ds.rows(train_idx)  # a pixel file is read batch by batch (or whole, where it fits in memory)
         return TrainData(x, y, irrelevant=irr, relevant=rel, n_classes=len(ds.class_names)), used
 
     def train(self, project_id: int, cfg: TrainConfig, progress: Progress, log) -> tuple[nn.Module, list, int]:
@@ -87,12 +86,12 @@ class ImageAdapter:
         irrelevant marks; plausibility against annotators' relevant marks (of the config's feedback slice)."""
         ds = dataset(project_id)
         test = ds.indices("test")
-        x, y = tensors(ds, test)
-        result = evaluate(model, x, y, ds.decoy_masks[test] if ds.decoy_masks is not None else None)
+        y = torch.from_numpy(ds.labels[test])
+        result = evaluate(model, ds.rows(test), y, ds.decoy_masks[test] if ds.decoy_masks is not None else None)
         metrics = {"test_acc": result["acc"], **({"wrong_reason": result["wr"]} if "wr" in result else {})}
         idx, irrelevant, relevant = feedback_masks(project_id, getattr(cfg, "feedback", "all"))
         if len(idx):
-            maps = attributions(model, torch.from_numpy(ds.images[idx]))
+            maps = attributions(model, ds.rows(idx))
             marked = irrelevant.reshape(len(idx), -1).any(1)
             if marked.any():
                 metrics["wrong_reason_feedback"] = wrong_reason_score(maps[marked], irrelevant[marked])
@@ -132,13 +131,13 @@ class ImageAdapter:
         1 - max probability."""
         model = self.load(row)
         if strategy == "least_confident":
-            return 1.0 - predict(model, torch.from_numpy(ds.images)).max(dim=1).values.numpy()
-        maps = attributions(model, torch.from_numpy(ds.images))
+            return 1.0 - predict(model, ds.images).max(dim=1).values.numpy()
         outside = ~_object_box(ds.shape[1:])
-        return mass_in_mask(maps, np.broadcast_to(outside, maps.shape))
+        scores = [mass_in_mask(maps, np.broadcast_to(outside, maps.shape)) for maps in attribution_batches(model, ds.images)]
+        return np.concatenate(scores) if scores else np.zeros(0)
 
     def predicted_classes(self, row: ModelVersion, ds) -> np.ndarray:
-        return predict(self.load(row), torch.from_numpy(ds.images)).argmax(dim=1).numpy()
+        return predict(self.load(row), ds.images).argmax(dim=1).numpy()
 
     def rationale(self, ds, example: Example, marks: dict) -> tuple[str, dict, dict[str, np.ndarray]]:
         if marks.get("irrelevant_words") or marks.get("relevant_words"):
@@ -167,5 +166,5 @@ class ImageAdapter:
         if not marked.any():
             return None
         ds = dataset(row.project_id)
-        maps = attributions(self.load(row), torch.from_numpy(ds.images[idx[marked]]))
+        maps = attributions(self.load(row), ds.rows(idx[marked]))
         return float(wrong_reason_score(maps, irrelevant[marked]))
