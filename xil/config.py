@@ -77,3 +77,19 @@ def precision() -> str:
     if value not in PRECISIONS:
         raise ValueError(f"XIL_PRECISION must be one of {PRECISIONS}, got {value!r}")
     return value
+
+
+_frozen = False
+
+
+def freeze_startup_objects() -> None:
+    """Once per process, after the imports: move every object alive now (modules, torch, the app)
+    out of the garbage collector's view. A long-running server collects its oldest generation every
+    few requests, and walking those few million startup objects took 150 ms each time (every fifth
+    next example of a 20,000-image project); they live as long as the process anyway."""
+    global _frozen
+    if not _frozen:
+        import gc
+
+        gc.freeze()
+        _frozen = True

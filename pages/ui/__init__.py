@@ -91,6 +91,7 @@ def setup(title: str) -> None:
         st.error(f"The studio cannot open its database. {exc}", icon=":material/database:")
         st.stop()
     _start_worker()
+    services.freeze_startup_objects()
     if services.team_mode():
         _sign_in()  # the signed-in actor in session state, or the sign-in form and a stop
     nav = st.sidebar.container()  # filled once the project (which decides what a member may open) is known

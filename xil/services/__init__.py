@@ -12,6 +12,7 @@ In tiers, each importing only those below (an import-linter contract keeps it so
 """
 
 from db import DatabaseSetupError
+from xil.config import freeze_startup_objects
 from xil.data.text import file_columns as text_file_columns
 from xil.limits import limits as upload_limits
 from xil.ranking.generate import GenerationConfig
@@ -119,6 +120,7 @@ __all__ = [
     "LEASE_MINUTES",
     "STRATEGIES",
     "DatabaseSetupError",
+    "freeze_startup_objects",
     "ExampleView",
     "GenerationConfig",
     "PromptFileError",

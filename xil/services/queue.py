@@ -112,6 +112,16 @@ def suspicious_rank(project_id: int, model_version_id: int) -> np.ndarray:
     return SCORES.get(model_version_id, "suspicious_rank", compute)
 
 
+def random_rank(ids: np.ndarray, salt: str) -> np.ndarray:
+    """A pseudo-random uint64 per id, fixed for ``salt`` (one annotator's queue of one project): the
+    SplitMix64 finaliser of the salted id, in numpy (20,000 ids in a fraction of a millisecond)."""
+    key = np.uint64(int.from_bytes(hashlib.blake2b(salt.encode(), digest_size=8).digest(), "little"))
+    z = np.asarray(ids, dtype=np.uint64) ^ key
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
 def next_examples(
     project_id: int,
     model_version_id: int | None,
@@ -134,8 +144,7 @@ def next_examples(
         return []
     ids = np.array([r[0] for r in rows])
     if strategy == "random":  # a fixed pseudo-random rank per example: the queue keeps its order as it empties
-        ranks = [hashlib.blake2b(f"{project_id}:{annotator}:{i}".encode(), digest_size=8).digest() for i in ids]
-        order = sorted(range(len(ids)), key=ranks.__getitem__)
+        order = np.argsort(random_rank(ids, f"{project_id}:{annotator}"), kind="stable")
     else:
         if model_version_id is None:
             raise ValueError(f"the {strategy!r} queue needs a model version; the 'random' one does not")
