@@ -5,7 +5,9 @@ summed) that declares itself as an :class:`Explainer` (``EXPLAINER``), registere
 method is a new file and one line below.
 
 Real backbones (:class:`~xil.models.backbones.Backbone`) attribute under bfloat16 autocast where the
-device has it (:mod:`xil.precision`); probabilities stay float32. The tiny models stay float32.
+device has it (:mod:`xil.precision`), and their probabilities come from that same pass (the softmax in
+float32). The tiny models stay float32. A single-pass method (saliency, input x gradient, Grad-CAM)
+takes the prediction from its own forward pass (:class:`TargetLogit`).
 """
 
 from __future__ import annotations
@@ -39,14 +41,42 @@ def explain(model: nn.Module, inputs: Tensor, method: str, target: Tensor | None
         kind = "a convolutional model" if explainer.needs == "conv_layer" else "a vision transformer"
         raise ValueError(f"{explainer.title} needs {kind}")
     model.eval()
-    with torch.no_grad():
-        probs = torch.softmax(model(inputs), dim=1)
-    if target is None:
-        target = probs.argmax(dim=1)
     inputs = inputs.detach().clone().requires_grad_(True)
     with autocast(inputs.device) if isinstance(model, Backbone) else nullcontext():
-        attributions = explainer.attribute(model, inputs, target)
+        if explainer.single_pass:  # the prediction comes from the attribution's own forward pass
+            scored = TargetLogit(model, target)
+            attributions = explainer.attribute(scored, inputs, None)
+            probs = scored.probs
+        else:
+            with torch.no_grad():
+                probs = torch.softmax(model(inputs).float(), dim=1)
+            attributions = explainer.attribute(model, inputs, probs.argmax(dim=1) if target is None else target)
     return attributions.detach().float(), probs
+
+
+class TargetLogit(nn.Module):
+    """``model``'s logit of each example's ``target`` class (None: the class it predicts), as one
+    output per example, with the class probabilities of its first call kept in ``probs``. A method
+    that runs the model once on the inputs themselves (saliency, Grad-CAM) so needs no second forward
+    pass for the prediction: a third of the time at 224x224. Other attributes are the model's."""
+
+    def __init__(self, model: nn.Module, target: Tensor | None) -> None:
+        super().__init__()
+        self.model, self.target, self.probs = model, target, None
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.model, name)
+
+    def forward(self, x: Tensor) -> Tensor:
+        logits = self.model(x)
+        if self.probs is None:
+            self.probs = torch.softmax(logits.detach().float(), dim=1)
+            if self.target is None:
+                self.target = self.probs.argmax(dim=1)
+        return logits.gather(1, self.target.to(logits.device)[:, None])[:, 0]
 
 
 __all__ = ["REGISTRY", "Explainer", "available", "explain"]

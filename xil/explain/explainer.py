@@ -19,12 +19,15 @@ class Explainer:
         needs: the layer it needs the model to name, or None: ``"conv_layer"`` (the last convolutional
             stage, as Grad-CAM does) or ``"patch_layer"`` (a vision transformer's patch embedding).
         attribute: ``attribute(model, inputs (N, C, H, W), target (N,)) -> (N, H, W)`` maps, channels summed.
+        single_pass: it runs the model once, on the inputs themselves (a gradient method), so it is
+            given a model with one output per example (the target's logit) and target None.
     """
 
     name: str
     title: str
     needs: str | None
-    attribute: Callable[[nn.Module, Tensor, Tensor], Tensor]
+    attribute: Callable[[nn.Module, Tensor, Tensor | None], Tensor]
+    single_pass: bool = False
 
 
 def values_per_example(model: nn.Module, inputs) -> int:

@@ -18,4 +18,5 @@ EXPLAINER = Explainer(
     title="Grad-CAM",
     needs="conv_layer",
     attribute=attribute,
+    single_pass=True,
 )

@@ -14,4 +14,5 @@ EXPLAINER = Explainer(
     title="Input x Gradient",
     needs=None,
     attribute=attribute,
+    single_pass=True,
 )

@@ -14,4 +14,5 @@ EXPLAINER = Explainer(
     title="Saliency (input gradient)",
     needs=None,
     attribute=attribute,
+    single_pass=True,
 )
