@@ -34,6 +34,8 @@ fi
 if [ -n "${CIFAR:-}" ]; then  # CIFAR=../shared/data/cifar10 (28 MB): Decoy-CIFAR-10, all 20,000 training images
   python3 -m xil.cli bench decoy --dataset cifar10 --data "$CIFAR" --arch resnet18 --image-size 64 --device cuda --json
 fi
+# Data larger than memory: import, next example and one epoch streamed from the pixel file (on the GPU).
+python3 -m xil.cli bench scale --images 20000 --size 224 --json
 # The generator benchmark (DPO with TRL + peft; best-of-n with a MiniLM reward model: BACKBONE as below).
 # Carry trl, peft and datasets as wheels in .whl if the GPU image lacks them.
 if python3 -c "import trl, peft, datasets" 2>/dev/null; then

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from xil import config
+
 CLASSES = 10
 NEXT_REPEATS = 40
 
@@ -62,7 +64,7 @@ def _train(project_id: str, batch_size: str) -> dict:
     from xil import services
     from xil.train import TrainConfig
 
-    cfg = TrainConfig(method="none", arch="cnn", epochs=1, batch_size=int(batch_size), device="cpu")
+    cfg = TrainConfig(method="none", arch="cnn", epochs=1, batch_size=int(batch_size))  # a GPU where there is one
     job = services.queue_training(int(project_id), cfg)
     services.run_worker(once=True)
     job = services.get_job(job.id)
@@ -117,6 +119,7 @@ def scale(images: int = 20_000, size: int = 224, batch_size: int = 32, seed: int
         served = _step(str(home), "next", imported["project_id"], trained["version_id"])
         pixels = sum(f.stat().st_size for f in (home / "pixels").rglob("*.npy"))
     return {
+        "device": config.device("auto"),
         "images": images,
         "size": size,
         "batch_size": batch_size,

@@ -114,7 +114,9 @@ def loader_workers() -> int:
     raw = os.environ.get("XIL_LOADER_WORKERS", "").strip()
     if raw:
         if not raw.isdigit():
-            raise ValueError(f"XIL_LOADER_WORKERS must be a whole number (0: read in the training process), not {raw!r}")
+            raise ValueError(
+                f"XIL_LOADER_WORKERS must be a whole number (0: read in the training process), not {raw!r}"
+            )
         return int(raw)
     return min(4, max(1, (os.cpu_count() or 2) // 2))
 

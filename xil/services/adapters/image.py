@@ -133,7 +133,9 @@ class ImageAdapter:
         if strategy == "least_confident":
             return 1.0 - predict(model, ds.images).max(dim=1).values.numpy()
         outside = ~_object_box(ds.shape[1:])
-        scores = [mass_in_mask(maps, np.broadcast_to(outside, maps.shape)) for maps in attribution_batches(model, ds.images)]
+        scores = [
+            mass_in_mask(maps, np.broadcast_to(outside, maps.shape)) for maps in attribution_batches(model, ds.images)
+        ]
         return np.concatenate(scores) if scores else np.zeros(0)
 
     def predicted_classes(self, row: ModelVersion, ds) -> np.ndarray:
