@@ -138,13 +138,16 @@ if task != "ranking":  # classifiers: images and texts
         max_length = c6.number_input("Max tokens", 8, 512, Config.max_length, help=Config.help("max_length"))
     else:
         augment = c6.checkbox("Augment: random crop and flip", help=Config.help("augment"))
-    backbone_options: dict = {}
+    image_options: dict = {}
     if task != "text" and services.is_backbone(arch):
         b1, b2, b3 = st.columns(3)
         weights = b1.text_input("Weights file (optional)", "", help=Config.help("weights")).strip()
         size = b2.number_input("Image size (0: the model's own)", 0, 1024, 0, step=16, help=Config.help("image_size"))
         head_only = b3.checkbox("Train only the head", help=Config.help("train_head_only"))
-        backbone_options = {"weights": weights or None, "image_size": int(size) or None, "train_head_only": head_only}
+        image_options = {"weights": weights or None, "image_size": int(size) or None, "train_head_only": head_only}
+    if task != "text":
+        processes = st.number_input("Processes (data-parallel, one per GPU)", 1, 64, 1, help=Config.help("processes"))
+        image_options["processes"] = int(processes)
     lambda_: float | None = None
     if services.uses_lambda(task, method):  # counterexamples and plain training have no penalty weight
         fixed_default = services.default_lambda(task, method)
@@ -169,7 +172,7 @@ if task != "ranking":  # classifiers: images and texts
         if task == "text":
             cfg = Config(backbone=backbone.strip() or "minilm", max_length=int(max_length), **common)
         else:
-            cfg = Config(arch=arch, augment=augment, **backbone_options, **common)
+            cfg = Config(arch=arch, augment=augment, **image_options, **common)
     except ValueError as exc:
         st.error(ui.md(str(exc)))
         cfg = None

@@ -95,10 +95,17 @@ def demo() -> None:
 
 
 @app.command()
-def worker(once: bool = typer.Option(False, help="Run the jobs queued now, then exit.")) -> None:
+def worker(
+    once: bool = typer.Option(False, help="Run the jobs queued now, then exit."),
+    processes: int = typer.Option(
+        1, min=1, help="Data-parallel processes per image training job (accelerate launch: one per GPU)."
+    ),
+) -> None:
     """Run training jobs from the queue."""
     from xil import services
 
+    if processes > 1:
+        os.environ["XIL_PROCESSES"] = str(processes)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     ran = services.run_worker(once=once)
     typer.echo(f"ran {ran} job(s)")
@@ -572,6 +579,7 @@ def train(
     image_size: int | None = typer.Option(None, help="A backbone's input size (default: its own, 224)."),
     head_only: bool = typer.Option(False, "--head-only", help="Fine-tune only a backbone's classifier head."),
     augment: bool = typer.Option(False, "--augment", help="Random crop and flip, marks moved alike (photos)."),
+    processes: int = typer.Option(1, min=1, help="Data-parallel processes (accelerate launch; one per GPU)."),
 ) -> None:
     """Queue a training job (run it with `xil worker`)."""
     from xil import services
@@ -588,6 +596,7 @@ def train(
             image_size=image_size,
             train_head_only=head_only,
             augment=augment,
+            processes=processes,
         )
         job = services.queue_training(project, cfg)
     except ValueError as exc:

@@ -66,6 +66,15 @@ def device(requested: str = "auto") -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def worker_processes() -> int:
+    """``XIL_PROCESSES`` (set by ``xil worker --processes N``): the data-parallel processes a worker
+    launches for a training job whose config asks for one; 1 by default."""
+    raw = os.environ.get("XIL_PROCESSES", "").strip() or "1"
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"XIL_PROCESSES must be a whole number, 1 or more, not {raw!r}")
+    return int(raw)
+
+
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 

@@ -13,7 +13,7 @@ from sqlmodel import col
 from db import Job, ModelVersion, session_scope
 from xil import config, jobs, models
 from xil.jobs.worker import JobCancelled
-from xil.services import adapters
+from xil.services import adapters, launch
 from xil.services.access import Actor, audit, require
 from xil.services.catalog import dataset, get_project
 from xil.services.feedback_store import training_feedback
@@ -121,10 +121,16 @@ def run_job(job: Job, ctx: jobs.JobContext) -> tuple[dict, int]:
             return ctx.report(done)
         return ctx.report(done, record, adapter.progress_line(record))
 
+    def log(line: str) -> None:
+        ctx.report(0.0, log=line)
+
+    asked = getattr(cfg, "processes", 1)  # the job's own number, else the worker's (xil worker --processes)
+    processes = asked if asked > 1 else config.worker_processes()
     try:
-        artifact, history, n_feedback = adapter.train(
-            job.project_id, cfg, progress, lambda line: ctx.report(0.0, log=line)
-        )
+        if processes > 1 and adapter.task == "image":
+            artifact, history, n_feedback = launch.train_in_processes(job.project_id, cfg, processes, progress, log)
+        else:
+            artifact, history, n_feedback = adapter.train(job.project_id, cfg, progress, log)
     except Cancelled as exc:
         raise JobCancelled(str(exc)) from exc
     metrics = adapter.evaluate(job.project_id, artifact, cfg)

@@ -34,6 +34,9 @@ class TrainConfig(Settings):
         ce_copies: counterexamples per marked example and epoch (at least 1).
         seed: the random seed of initialisation, shuffling and counterexamples.
         device: "auto" (CUDA when present, else the CPU), "cpu", "cuda" or a device such as "cuda:1".
+        processes: data-parallel processes on the worker's machine (its GPUs, or its CPU cores),
+            launched with Hugging Face Accelerate; 1 trains in the worker itself (a worker started
+            with ``--processes N`` uses N for jobs that leave this at 1).
         feedback: which feedback trains the model: "all" (each example's latest judgement), "accepted"
             (only judgements a reviewer accepted) or "consensus" (per example the annotators' majority
             verdict and label, and the marks most of them made; ties leave the example out).
@@ -54,6 +57,7 @@ class TrainConfig(Settings):
     ce_copies: int = 1
     seed: int = 0
     device: str = "auto"
+    processes: int = 1
     feedback: str = "all"
 
     def __post_init__(self) -> None:
@@ -72,6 +76,8 @@ class TrainConfig(Settings):
             raise ValueError(
                 f"{feedback.REGISTRY[self.method].title} needs a convolutional model: it needs the CNN architecture"
             )
+        if isinstance(self.processes, bool) or not isinstance(self.processes, int) or self.processes < 1:
+            raise ValueError(f"processes must be a whole number, 1 or more (got {self.processes!r})")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError(
                 "epochs and batch size must be at least 1, the learning rate positive "

@@ -4,7 +4,7 @@ DataLoader workers), the labels and the annotators' masks (dense, or only the ma
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,11 +122,18 @@ def loader_workers() -> int:
 
 
 def batches(
-    x: Tensor | PixelFile, y: Tensor, mask: Masks | None, order: Tensor, batch_size: int, device: str
+    x: Tensor | PixelFile,
+    y: Tensor,
+    mask: Masks | None,
+    order: Tensor,
+    batch_size: int,
+    device: str,
+    share: Callable[[Tensor], Tensor] | None = None,
 ) -> Iterator[tuple[Tensor, Tensor, Tensor | None]]:
-    """``(images, labels, masks)`` per batch of ``order``, on ``device``: indexed in memory, or read
-    from the pixel file by DataLoader workers a few batches ahead."""
-    chunks = list(order.cpu().split(batch_size))
+    """``(images, labels, masks)`` per batch of ``order`` (only this process's ``share`` of each, when
+    several train together), on ``device``: indexed in memory, or read from the pixel file by
+    DataLoader workers a few batches ahead."""
+    chunks = [share(c) if share is not None else c for c in order.cpu().split(batch_size)]
     if isinstance(x, Tensor):
         for idx in chunks:
             idx = idx.to(x.device)

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from xil import config as xil_config
 from xil import feedback, models
 from xil.precision import autocast
+from xil.train import parallel
 from xil.train.augment import crop_and_flip
 from xil.train.config import TrainConfig
 from xil.train.data import Masks, TrainData, batches, marked_rows, take
@@ -44,8 +45,11 @@ def train(
     progress: Callable[[dict], bool | None] | None = None,
     init: nn.Module | None = None,
 ) -> tuple[nn.Module, list[dict]]:
-    """Train a model; ``progress`` gets one dict per epoch and may return False to cancel."""
-    device = xil_config.device(cfg.device)
+    """Train a model; ``progress`` gets one dict per epoch and may return False to cancel. Launched as
+    one of several processes (:mod:`xil.train.parallel`), each trains on its share of every batch and
+    only the first reports progress."""
+    group = parallel.processes(cfg.device)
+    device = group.device if group is not None else xil_config.device(cfg.device)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     n_classes = (data.n_classes or int(data.y.max()) + 1) if init is None else None
@@ -55,6 +59,8 @@ def train(
     else:
         model = init
     model = model.to(device).train()
+    if group is not None:
+        group.sync_parameters(model)
     if cfg.train_head_only:
         for p in model.parameters():
             p.requires_grad_(False)
@@ -80,6 +86,8 @@ def train(
         scale = cfg.lambda_scale if cfg.lambda_scale is not None else method.lambda_scale
         lam = automatic_lambda(model, method, x, y, mask, generator, device)
         lam = None if lam is None else scale * lam
+        if group is not None and lam is not None:
+            lam = group.mean(lam)  # the same on every process (GPUs need not agree to the last bit)
     if cfg.train_head_only:  # frozen means frozen: batch-norm statistics stay as loaded too
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
@@ -90,7 +98,14 @@ def train(
         started = time.perf_counter()
         order = torch.randperm(n, generator=generator)
         totals = torch.zeros(3, device=device)  # loss, ce, penalty; read once per epoch (no per-step sync)
-        for xb, yb, mb in batches(x, y, mask, order, cfg.batch_size, device):
+        share = None if group is None else group.share
+        for xb, yb, mb in batches(x, y, mask, order, cfg.batch_size, device, share):
+            rows = len(xb)
+            optimiser.zero_grad(set_to_none=True)
+            if rows == 0:  # this process's share of a last, small batch: it still joins the average
+                group.average_gradients(trainable, 0)
+                optimiser.step()
+                continue
             if cfg.augment:
                 xb, mb = crop_and_flip(xb, mb, generator)
             penalty = torch.zeros((), device=device)
@@ -107,14 +122,18 @@ def train(
                     logits = model(xb)
                 ce = F.cross_entropy(logits.float(), yb)
             loss = ce + (lam or 0.0) * penalty
-            optimiser.zero_grad(set_to_none=True)
             loss.backward()
+            if group is not None:
+                group.average_gradients(trainable, rows)
             optimiser.step()
-            totals += torch.stack([loss.detach(), ce.detach(), penalty.detach().float()]) * len(xb)
+            totals += torch.stack([loss.detach(), ce.detach(), penalty.detach().float()]) * rows
+        if group is not None:
+            totals = group.sum(totals)
         record = dict(zip(("loss", "ce", "penalty"), (totals / n).tolist(), strict=True))
         record.update(epoch=epoch, epochs=cfg.epochs, seconds=time.perf_counter() - started, lambda_=lam)
         history.append(record)
-        if progress is not None and progress(record) is False:
+        stop = progress is not None and (group is None or group.is_main) and progress(record) is False
+        if stop if group is None else group.any(stop):
             raise Cancelled(f"cancelled after epoch {epoch}")
     return model.eval(), history
 

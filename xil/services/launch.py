@@ -1,0 +1,120 @@
+"""A training job in several processes, for the worker: ``accelerate launch -m xil.services.launch``
+runs N copies of the job's training step; the worker follows them and takes the model they made.
+
+Each process reads the project's training data itself and trains on its share of every batch
+(:mod:`xil.train.parallel`); the first appends each epoch's record to ``progress.jsonl`` in a scratch
+folder (the worker turns them into the job's progress, and kills the processes on a cancel) and at the
+end writes the model there. Image jobs so far; text and reward-model jobs train in one process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from torch import nn
+
+from xil import config, models, storage
+from xil.services import adapters
+from xil.services.catalog import dataset
+from xil.train import Cancelled, TrainConfig, parallel
+
+POLL_S = 0.5
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def train_in_processes(
+    project_id: int, cfg: TrainConfig, processes: int, progress: Callable[[dict], bool], log: Callable[[str], None]
+) -> tuple[nn.Module, list[dict], int]:
+    """What ``adapter.train`` returns, trained by ``processes`` processes on this machine (its GPUs, or
+    its CPU with gloo where the job's device is the CPU or there is no GPU)."""
+    if adapters.for_project(project_id).task != "image":
+        raise ValueError("several processes train image jobs only so far")
+    on_cpu = config.device(cfg.device) == "cpu"
+    folder = Path(tempfile.mkdtemp(prefix="job-", dir=storage.scratch()))
+    (folder / "job.json").write_text(json.dumps({"project_id": project_id, "config": cfg.to_dict()}))
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--num_processes", str(processes), "--num_machines", "1", "--main_process_port", str(_free_port()),
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--cpu" if on_cpu else "--multi_gpu",
+        "-m", "xil.services.launch", str(folder),
+    ]  # fmt: skip
+    log(f"training in {processes} processes ({'CPU, gloo' if on_cpu else 'GPUs'})")
+    with open(folder / "output.log", "wb") as output:
+        child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        seen = 0
+        while True:
+            exited = child.poll() is not None
+            records, seen = _new_records(folder / "progress.jsonl", seen)
+            for record in records:
+                if progress(record) is False:
+                    raise Cancelled(f"cancelled after epoch {record['epoch']}")
+            if exited:
+                break
+            time.sleep(POLL_S)
+        if child.returncode != 0:
+            tail = (folder / "output.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the {processes} training processes failed (exit {child.returncode}):\n{tail}")
+        result = json.loads((folder / "result.json").read_text())
+        model = models.load_model(str(folder / "model.safetensors"), device="cpu")
+        return model, result["history"], result["n_feedback"]
+    finally:
+        if child.poll() is None:  # cancelled, failed here, or the worker stopping: take the processes down
+            os.killpg(child.pid, signal.SIGTERM)
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _new_records(path: Path, seen: int) -> tuple[list[dict], int]:
+    """The whole lines of ``path`` after byte ``seen``, and the new offset."""
+    if not path.exists():
+        return [], seen
+    with open(path, "rb") as f:
+        f.seek(seen)
+        chunk = f.read()
+    complete = chunk[: chunk.rfind(b"\n") + 1]
+    return [json.loads(line) for line in complete.splitlines() if line.strip()], seen + len(complete)
+
+
+def _run(folder: Path) -> None:
+    """One of the processes: train, and (the first) report and write the model."""
+    spec = json.loads((folder / "job.json").read_text())
+    project_id, cfg = spec["project_id"], TrainConfig.from_dict(spec["config"])
+    group = parallel.processes(cfg.device)
+    main = group is None or group.is_main
+
+    def progress(record: dict) -> bool:  # called on the first process only
+        with open(folder / "progress.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        return True
+
+    model, history, n_feedback = adapters.for_project(project_id).train(
+        project_id, cfg, progress, lambda line: print(line, flush=True) if main else None
+    )
+    if main:
+        ds = dataset(project_id)
+        blob = models.io.model_bytes(model, cfg.arch, ds.shape, len(ds.class_names))
+        (folder / "model.safetensors").write_bytes(blob)
+        (folder / "result.json").write_text(json.dumps({"history": history, "n_feedback": n_feedback}))
+
+
+if __name__ == "__main__":
+    _run(Path(sys.argv[1]))
