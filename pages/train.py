@@ -19,6 +19,7 @@ actor = ui.actor()
 done, _ = services.annotation_progress(pid)
 task = services.get_project(pid).task
 Config = services.config_class(pid)
+PROCESSES = "Processes (data-parallel: one per GPU, or CPU processes)"
 FEEDBACK = services.feedback_titles()
 feedback = st.radio(
     "Feedback to train on",
@@ -97,6 +98,7 @@ if what == "reward":
             "Max tokens", 16, 1024, RewardConfig.max_length, help=RewardConfig.help("max_length")
         )
         margin = c6.number_input("Margin", 0.0, 10.0, 0.0, help=RewardConfig.help("margin"))
+        processes = st.number_input(PROCESSES, 1, 64, 1, help=RewardConfig.help("processes"))
         if st.form_submit_button("Queue reward-model job", type="primary"):
             cfg = RewardConfig(
                 backbone=backbone.strip() or "minilm",
@@ -106,6 +108,7 @@ if what == "reward":
                 max_length=int(max_length),
                 margin=float(margin) or None,
                 feedback=feedback,
+                processes=int(processes),
             )
             try:
                 st.success(f"Queued job {services.queue_training(pid, cfg, actor=actor).id}.")
@@ -145,9 +148,7 @@ if task != "ranking":  # classifiers: images and texts
         size = b2.number_input("Image size (0: the model's own)", 0, 1024, 0, step=16, help=Config.help("image_size"))
         head_only = b3.checkbox("Train only the head", help=Config.help("train_head_only"))
         image_options = {"weights": weights or None, "image_size": int(size) or None, "train_head_only": head_only}
-    if task != "text":
-        processes = st.number_input("Processes (data-parallel, one per GPU)", 1, 64, 1, help=Config.help("processes"))
-        image_options["processes"] = int(processes)
+    processes = st.number_input(PROCESSES, 1, 64, 1, help=Config.help("processes"))
     lambda_: float | None = None
     if services.uses_lambda(task, method):  # counterexamples and plain training have no penalty weight
         fixed_default = services.default_lambda(task, method)
@@ -167,6 +168,7 @@ if task != "ranking":  # classifiers: images and texts
         "batch_size": int(batch_size),
         "lambda_": lambda_,
         "feedback": feedback,
+        "processes": int(processes),
     }
     try:  # a config checks itself: say what is wrong with these settings instead of a traceback
         if task == "text":

@@ -43,3 +43,40 @@ def test_a_worker_started_with_processes_launches_them(demo, monkeypatch):
     monkeypatch.setenv("XIL_PROCESSES", "2")
     job, version = run(demo.project_id, method="none")
     assert "training in 2 processes" in job.log_tail and version.metrics["test_acc"] > 0.5
+
+
+def test_text_and_reward_jobs_train_in_two_processes(tmp_path):
+    from tests.test_ranking_services import reference_ranks
+    from tests.tiny_models import tiny_classifier
+    from xil.models.text import save_classifier
+    from xil.ranking.config import RewardConfig
+    from xil.services import ranking
+    from xil.train.text_config import TextTrainConfig
+
+    model, tokenizer = tiny_classifier(num_labels=2)
+    backbone = str(save_classifier(model, tokenizer, tmp_path / "tiny-bert"))
+    services.seed_demo(train=False)
+    projects = {p.task: p for p in services.list_projects()}
+    reviews, prompts = projects["text"], projects["ranking"]
+    runs = []
+    for processes in (1, 2):
+        cfg = TextTrainConfig(method="none", backbone=backbone, epochs=1, min_steps=0, processes=processes)
+        job = services.queue_training(reviews.id, cfg)
+        services.run_worker(once=True)
+        runs.append(services.get_job(job.id))
+    one, two = runs
+    assert two.status == "succeeded", two.error
+    assert "training in 2 processes" in two.log_tail
+    assert two.history[0]["loss"] == pytest.approx(one.history[0]["loss"], rel=0.02)
+
+    for example in ranking.next_prompts(prompts.id, n=100):
+        ranking.save_ranking(example, "ada", reference_ranks(example))
+    model, tokenizer = tiny_classifier(num_labels=1)
+    reward_backbone = str(save_classifier(model, tokenizer, tmp_path / "tiny-reward"))
+    job = services.queue_training(
+        prompts.id, RewardConfig(backbone=reward_backbone, epochs=1, max_length=64, processes=2)
+    )
+    services.run_worker(once=True)
+    job = services.get_job(job.id)
+    assert job.status == "succeeded", job.error
+    assert "training in 2 processes" in job.log_tail and 0 <= job.metrics["pairwise_acc"] <= 1

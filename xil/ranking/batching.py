@@ -9,7 +9,7 @@ groups shuffled, sorted by length within buckets of batches (little padding), th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -88,10 +88,19 @@ def collate(table: EncodedGroups, groups: Sequence[int]) -> PromptBatch:
     )
 
 
-def prompt_batches(table: EncodedGroups, batch_prompts: int, generator: torch.Generator) -> list[PromptBatch]:
-    """Shuffled, length-bucketed batches of ``batch_prompts`` groups; groups without pairs are left out."""
+def prompt_batches(
+    table: EncodedGroups,
+    batch_prompts: int,
+    generator: torch.Generator,
+    share: Callable[[Tensor], Tensor] | None = None,
+) -> list[PromptBatch | None]:
+    """Shuffled, length-bucketed batches of ``batch_prompts`` groups; groups without pairs are left out.
+    With ``share`` (one of several training processes) each batch is this process's share of it, None
+    where that is empty."""
     usable = torch.tensor([g for g, p in enumerate(table.pairs) if p], dtype=torch.long)
     if len(usable) == 0:
         return []
     batches = length_bucketed_batches(table.group_lengths()[usable], batch_prompts, generator)
-    return [collate(table, usable[b].tolist()) for b in batches]
+    if share is not None:
+        batches = [share(b) for b in batches]
+    return [collate(table, usable[b].tolist()) if len(b) else None for b in batches]

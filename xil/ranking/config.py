@@ -27,6 +27,8 @@ class RewardConfig(Settings):
         freeze_embeddings: keep the word-embedding table (half of MiniLM's weights) fixed.
         seed: the random seed of the reward head and shuffling.
         device: "auto" (CUDA when present, bf16 where it has it: XIL_PRECISION), "cpu" or "cuda".
+        processes: data-parallel processes on the worker's machine (one per GPU, or CPU processes),
+            launched with Hugging Face Accelerate; 1 trains in the worker itself.
         feedback: which rankings train the model: "all" (each prompt's latest ranking), "accepted" (only
             rankings a reviewer accepted) or "consensus" (per prompt the candidates ordered by their mean
             rank over the annotators).
@@ -45,10 +47,11 @@ class RewardConfig(Settings):
     freeze_embeddings: bool = True
     seed: int = 0
     device: str = "auto"
+    processes: int = 1
     feedback: str = "all"
 
     def __post_init__(self) -> None:
-        from xil.train.config import check_feedback
+        from xil.train.config import check_feedback, check_processes
 
         if self.epochs < 1 or self.batch_prompts < 1 or self.lr <= 0:
             raise ValueError(
@@ -64,3 +67,4 @@ class RewardConfig(Settings):
         if self.margin is not None and self.margin < 0:
             raise ValueError(f"margin must be 0 or more (None: 0), not {self.margin}")
         check_feedback(self.feedback)
+        check_processes(self.processes)

@@ -28,6 +28,7 @@ from xil.ranking.config import RewardConfig
 from xil.ranking.loss import bt_loss
 from xil.ranking.metrics import kendall_tau, pairwise_accuracy
 from xil.ranking.scoring import rewards, score, score_groups
+from xil.train import parallel
 from xil.train.loop import Cancelled
 from xil.train.optim import adamw_with_warmup, embeddings_frozen
 
@@ -69,7 +70,8 @@ def train_reward(
     check_groups(groups)
     if not any(g["pairs"] for g in groups):
         raise ValueError("no preference pairs to train on")
-    device = xil_config.device(cfg.device)
+    group = parallel.processes(cfg.device)  # one of several processes (xil/train/parallel.py), or None
+    device = group.device if group is not None else xil_config.device(cfg.device)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     if init is None:
@@ -79,6 +81,8 @@ def train_reward(
         if model.config.num_labels != 1:
             raise ValueError(f"a reward model has one output, the initial model {model.config.num_labels}")
     model = model.to(device).train()
+    if group is not None:
+        group.sync_parameters(model)
     table = encode_groups(tokenizer, groups, cfg.max_length)
     n_pairs = sum(len(p) for p in table.pairs)
     n_batches = -(-sum(1 for p in table.pairs if p) // cfg.batch_prompts)
@@ -88,18 +92,25 @@ def train_reward(
         for epoch in range(1, cfg.epochs + 1):
             started = time.perf_counter()
             totals = torch.zeros(3, device=device)  # prompt-weighted loss, prompts, pairs ranked right
-            for batch in prompt_batches(table, cfg.batch_prompts, generator):
-                r = rewards(model, table.inputs.rows(batch.rows), device)
-                r_chosen, r_rejected = r[batch.chosen.to(device)], r[batch.rejected.to(device)]
-                loss = bt_loss(r_chosen, r_rejected, cfg.margin, batch.weight.to(device))
+            share = None if group is None else group.share
+            for batch in prompt_batches(table, cfg.batch_prompts, generator, share):
                 optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(optimiser.param_groups[0]["params"], 1.0)
+                n = 0 if batch is None else len(batch.groups)  # None: no prompt of this batch is this process's
+                if n:
+                    r = rewards(model, table.inputs.rows(batch.rows), device)
+                    r_chosen, r_rejected = r[batch.chosen.to(device)], r[batch.rejected.to(device)]
+                    loss = bt_loss(r_chosen, r_rejected, cfg.margin, batch.weight.to(device))
+                    loss.backward()
+                    right = (r_chosen.detach() > r_rejected.detach()).float().sum()
+                    totals += torch.stack([loss.detach() * n, loss.new_tensor(float(n)), right])
+                params = optimiser.param_groups[0]["params"]
+                if group is not None:
+                    group.average_gradients(params, n)
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
                 optimiser.step()
                 schedule.step()
-                n = len(batch.groups)
-                right = (r_chosen.detach() > r_rejected.detach()).float().sum()
-                totals += torch.stack([loss.detach() * n, loss.new_tensor(float(n)), right])
+            if group is not None:
+                totals = group.sum(totals)
             loss_sum, prompts, right = totals.tolist()
             record = {
                 "epoch": epoch,
@@ -110,6 +121,7 @@ def train_reward(
                 "seconds": time.perf_counter() - started,
             }
             history.append(record)
-            if progress is not None and progress(record) is False:
+            stop = progress is not None and (group is None or group.is_main) and progress(record) is False
+            if stop if group is None else group.any(stop):
                 raise Cancelled(f"cancelled after epoch {epoch}")
     return model.eval(), tokenizer, history

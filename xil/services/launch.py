@@ -4,7 +4,8 @@ runs N copies of the job's training step; the worker follows them and takes the 
 Each process reads the project's training data itself and trains on its share of every batch
 (:mod:`xil.train.parallel`); the first appends each epoch's record to ``progress.jsonl`` in a scratch
 folder (the worker turns them into the job's progress, and kills the processes on a cancel) and at the
-end writes the model there. Image jobs so far; text and reward-model jobs train in one process.
+end stores the model (the adapter's ``save``: content-addressed, so the worker's own save finds it
+there) and names it. Image, text and reward-model jobs; a generator's DPO job (TRL) trains in one.
 """
 
 from __future__ import annotations
@@ -21,12 +22,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from torch import nn
-
-from xil import config, models, storage
+from xil import config, storage
 from xil.services import adapters
-from xil.services.catalog import dataset
-from xil.train import Cancelled, TrainConfig, parallel
+from xil.train import Cancelled, parallel
 
 POLL_S = 0.5
 
@@ -37,16 +35,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def parallel_config(cfg) -> bool:
+    """Whether a job of this config can train in several processes (it has a ``processes`` setting)."""
+    return hasattr(cfg, "processes")
+
+
 def train_in_processes(
-    project_id: int, cfg: TrainConfig, processes: int, progress: Callable[[dict], bool], log: Callable[[str], None]
-) -> tuple[nn.Module, list[dict], int]:
+    project_id: int, cfg, processes: int, progress: Callable[[dict], bool], log: Callable[[str], None]
+) -> tuple[object, list[dict], int]:
     """What ``adapter.train`` returns, trained by ``processes`` processes on this machine (its GPUs, or
     its CPU with gloo where the job's device is the CPU or there is no GPU)."""
-    if adapters.for_project(project_id).task != "image":
-        raise ValueError("several processes train image jobs only so far")
+    if not parallel_config(cfg):
+        raise ValueError(f"a {type(cfg).__name__} job trains in one process")
+    adapter = adapters.for_project(project_id)
     on_cpu = config.device(cfg.device) == "cpu"
     folder = Path(tempfile.mkdtemp(prefix="job-", dir=storage.scratch()))
-    (folder / "job.json").write_text(json.dumps({"project_id": project_id, "config": cfg.to_dict()}))
+    spec = {"project_id": project_id, "kind": cfg.KIND, "config": cfg.to_dict()}
+    (folder / "job.json").write_text(json.dumps(spec))
     command = [
         sys.executable, "-m", "accelerate.commands.launch",
         "--num_processes", str(processes), "--num_machines", "1", "--main_process_port", str(_free_port()),
@@ -71,8 +76,8 @@ def train_in_processes(
             tail = (folder / "output.log").read_text(errors="replace")[-2000:]
             raise RuntimeError(f"the {processes} training processes failed (exit {child.returncode}):\n{tail}")
         result = json.loads((folder / "result.json").read_text())
-        model = models.load_model(str(folder / "model.safetensors"), device="cpu")
-        return model, result["history"], result["n_feedback"]
+        artifact = adapter.load_file(str(storage.absolute(result["model"])), cfg)
+        return artifact, result["history"], result["n_feedback"]
     finally:
         if child.poll() is None:  # cancelled, failed here, or the worker stopping: take the processes down
             os.killpg(child.pid, signal.SIGTERM)
@@ -97,7 +102,8 @@ def _new_records(path: Path, seen: int) -> tuple[list[dict], int]:
 def _run(folder: Path) -> None:
     """One of the processes: train, and (the first) report and write the model."""
     spec = json.loads((folder / "job.json").read_text())
-    project_id, cfg = spec["project_id"], TrainConfig.from_dict(spec["config"])
+    project_id = spec["project_id"]
+    cfg = adapters.config_class(project_id, spec["kind"]).from_dict(spec["config"])
     group = parallel.processes(cfg.device)
     main = group is None or group.is_main
 
@@ -106,14 +112,13 @@ def _run(folder: Path) -> None:
             f.write(json.dumps(record) + "\n")
         return True
 
-    model, history, n_feedback = adapters.for_project(project_id).train(
+    adapter = adapters.for_project(project_id)
+    artifact, history, n_feedback = adapter.train(
         project_id, cfg, progress, lambda line: print(line, flush=True) if main else None
     )
     if main:
-        ds = dataset(project_id)
-        blob = models.io.model_bytes(model, cfg.arch, ds.shape, len(ds.class_names))
-        (folder / "model.safetensors").write_bytes(blob)
-        (folder / "result.json").write_text(json.dumps({"history": history, "n_feedback": n_feedback}))
+        rel, *_ = adapter.save(project_id, artifact, cfg)
+        (folder / "result.json").write_text(json.dumps({"model": rel, "history": history, "n_feedback": n_feedback}))
 
 
 if __name__ == "__main__":

@@ -15,23 +15,11 @@ from xil import config, jobs, models
 from xil.jobs.worker import JobCancelled
 from xil.services import adapters, launch
 from xil.services.access import Actor, audit, require
+from xil.services.adapters import config_class
 from xil.services.catalog import dataset, get_project
 from xil.services.feedback_store import training_feedback
 from xil.services.versions import insert_version, latest_model_version
 from xil.train import Cancelled
-
-
-def config_class(project_id: int, kind: str | None = None) -> type:
-    """The training config a project's jobs take (TrainConfig, TextTrainConfig or RewardConfig); with
-    ``kind``, the one of that ``KIND`` (a ranking project also trains its generator: "preference tuning")."""
-    adapter = adapters.for_project(project_id)
-    if kind is None:
-        return adapter.config_class
-    for cls in adapter.config_classes:
-        if cls.KIND == kind:
-            return cls
-    raise ValueError(f"a {adapter.task} project has no {kind} jobs")
-
 
 FEEDBACK_TITLES = {
     "all": "All feedback",
@@ -127,7 +115,7 @@ def run_job(job: Job, ctx: jobs.JobContext) -> tuple[dict, int]:
     asked = getattr(cfg, "processes", 1)  # the job's own number, else the worker's (xil worker --processes)
     processes = asked if asked > 1 else config.worker_processes()
     try:
-        if processes > 1 and adapter.task == "image":
+        if processes > 1 and launch.parallel_config(cfg):
             artifact, history, n_feedback = launch.train_in_processes(job.project_id, cfg, processes, progress, log)
         else:
             artifact, history, n_feedback = adapter.train(job.project_id, cfg, progress, log)

@@ -76,8 +76,7 @@ class TrainConfig(Settings):
             raise ValueError(
                 f"{feedback.REGISTRY[self.method].title} needs a convolutional model: it needs the CNN architecture"
             )
-        if isinstance(self.processes, bool) or not isinstance(self.processes, int) or self.processes < 1:
-            raise ValueError(f"processes must be a whole number, 1 or more (got {self.processes!r})")
+        check_processes(self.processes)
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError(
                 "epochs and batch size must be at least 1, the learning rate positive "
@@ -90,6 +89,12 @@ class TrainConfig(Settings):
 
 
 FEEDBACK_SLICES = ("all", "accepted", "consensus")
+
+
+def check_processes(processes) -> None:
+    """A job's data-parallel processes: a whole number, 1 or more."""
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"processes must be a whole number, 1 or more (got {processes!r})")
 
 
 def check_feedback(value: str) -> None:

@@ -30,6 +30,8 @@ class TextTrainConfig(Settings):
         ce_copies: counterexamples per marked text and step (at least 1).
         seed: the random seed of the classifier head, shuffling and counterexamples.
         device: "auto" (CUDA when present, else the CPU), "cpu", "cuda" or a device such as "cuda:1".
+        processes: data-parallel processes on the worker's machine (one per GPU, or CPU processes),
+            launched with Hugging Face Accelerate; 1 trains in the worker itself.
         feedback: which feedback trains the model: "all" (each text's latest judgement), "accepted"
             (only judgements a reviewer accepted) or "consensus" (per text the annotators' majority
             verdict and label, and the words most of them marked; ties leave the text out).
@@ -50,11 +52,12 @@ class TextTrainConfig(Settings):
     ce_copies: int = 1
     seed: int = 0
     device: str = "auto"
+    processes: int = 1
     feedback: str = "all"
 
     def __post_init__(self) -> None:
         from xil.feedback.text import REGISTRY
-        from xil.train.config import check_feedback, check_penalty
+        from xil.train.config import check_feedback, check_penalty, check_processes
 
         if self.method != "none" and self.method not in REGISTRY:
             raise ValueError(
@@ -73,6 +76,7 @@ class TextTrainConfig(Settings):
         if self.ce_copies < 1:
             raise ValueError(f"ce_copies must be at least 1, not {self.ce_copies}")
         check_feedback(self.feedback)
+        check_processes(self.processes)
 
     def epochs_for(self, n_texts: int) -> int:
         """``epochs``, or more where ``n_texts`` give fewer than ``min_steps`` optimiser steps in that many.

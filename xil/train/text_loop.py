@@ -30,6 +30,7 @@ from xil.feedback import text as text_feedback
 from xil.feedback.text.counterexamples import build_pool
 from xil.models.text import Encoded, encode, load_classifier, word_mask_to_tokens
 from xil.precision import autocast
+from xil.train import parallel
 from xil.train.loop import Cancelled
 from xil.train.optim import adamw_with_warmup, embeddings_frozen, length_bucketed_batches
 from xil.train.text_config import TextTrainConfig
@@ -87,7 +88,8 @@ def train_text(
     method = _resolve_method(cfg.method)
     if len(texts) == 0:
         raise ValueError("no texts to train on")
-    device = xil_config.device(cfg.device)
+    group = parallel.processes(cfg.device)  # one of several processes (xil/train/parallel.py), or None
+    device = group.device if group is not None else xil_config.device(cfg.device)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     if init is None:
@@ -97,6 +99,8 @@ def train_text(
         if model.config.num_labels != n_classes:
             raise ValueError(f"the initial model has {model.config.num_labels} outputs, the data {n_classes} classes")
     model = model.to(device).train()
+    if group is not None:
+        group.sync_parameters(model)
     enc = encode(tokenizer, list(texts), cfg.max_length)
     lengths = enc.attention_mask.sum(dim=1)
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
@@ -127,47 +131,68 @@ def train_text(
             started = time.perf_counter()
             totals = torch.zeros(3, device=device)  # loss, ce, penalty, summed over texts
             for idx in length_bucketed_batches(lengths, cfg.batch_size, generator):
-                batch, width = _cut(enc, idx, lengths)
-                yb = y[idx]
-                mb = mask[idx, :width] if mask is not None else None
-                if method is not None and method.augment is not None:
-                    # on the CPU, before the copy to the device: the number of counterexamples is data-dependent
-                    b0, y0 = batch, yb  # each copy augments the original batch, whose rows the mask matches
-                    for _ in range(cfg.ce_copies):
-                        augmented, ya = method.augment(b0, y0, mb, pool, generator)
-                        batch, yb = _cat(batch, augmented[len(y0) :]), torch.cat([yb, ya[len(y0) :]])
-                batch = Encoded(*(_to(t, device) for t in (batch.input_ids, batch.attention_mask, batch.word_ids)))
-                yb = _to(yb, device)
-                penalty = torch.zeros((), device=device)
-                with autocast(device):
-                    if method is not None and method.terms is not None:
-                        logits, per_example = method.terms(model, batch, yb, _to(mb, device))
-                        penalty = per_example.float().mean()
-                    else:
-                        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-                    ce = F.cross_entropy(logits.float(), yb)
-                loss = ce + (lam or 0.0) * penalty
+                step += 1
                 optimiser.zero_grad(set_to_none=True)
-                loss.backward()
+                if group is not None:
+                    idx = group.share(idx)  # may be empty (a small last batch): it still joins the average
+                terms = torch.zeros(3, device=device)  # loss, ce, penalty
+                if len(idx):
+                    loss, ce, penalty = _batch_loss(
+                        model, method, cfg, enc, lengths, y, mask, pool, idx, lam, generator, device
+                    )
+                    loss.backward()
+                    terms = torch.stack([loss.detach(), ce.detach(), penalty.detach()])
+                if group is not None:
+                    group.average_gradients(_trainable(optimiser), len(idx))
                 if CLIP_NORM is not None:
                     torch.nn.utils.clip_grad_norm_(optimiser.param_groups[0]["params"], CLIP_NORM)
                 optimiser.step()
                 schedule.step()
-                totals += torch.stack([loss.detach(), ce.detach(), penalty.detach()]) * len(idx)
-                step += 1
+                totals += terms * len(idx)
                 if automatic and lam is None:
-                    warm += torch.stack([ce.detach(), penalty.detach()])
+                    warm += terms[1:]
                     if step == auto_steps:  # the one host sync of the automatic lambda
-                        warm_ce, warm_penalty = warm.tolist()
+                        warm_ce, warm_penalty = (warm if group is None else group.sum(warm)).tolist()
                         if warm_penalty > 0:
                             scale = cfg.lambda_scale if cfg.lambda_scale is not None else method.lambda_scale
                             lam = scale * warm_ce / warm_penalty
+            if group is not None:
+                totals = group.sum(totals)
             record = dict(zip(("loss", "ce", "penalty"), (totals / len(texts)).tolist(), strict=True))
             record.update(epoch=epoch, epochs=epochs, seconds=time.perf_counter() - started, lambda_=lam)
             history.append(record)
-            if progress is not None and progress(record) is False:
+            stop = progress is not None and (group is None or group.is_main) and progress(record) is False
+            if stop if group is None else group.any(stop):
                 raise Cancelled(f"cancelled after epoch {epoch}")
     return model.eval(), tokenizer, history
+
+
+def _batch_loss(model, method, cfg, enc, lengths, y, mask, pool, idx, lam, generator, device) -> tuple[Tensor, ...]:
+    """``(loss, cross-entropy, penalty)`` of the texts ``idx`` (with their counterexamples)."""
+    batch, width = _cut(enc, idx, lengths)
+    yb = y[idx]
+    mb = mask[idx, :width] if mask is not None else None
+    if method is not None and method.augment is not None:
+        # on the CPU, before the copy to the device: the number of counterexamples is data-dependent
+        b0, y0 = batch, yb  # each copy augments the original batch, whose rows the mask matches
+        for _ in range(cfg.ce_copies):
+            augmented, ya = method.augment(b0, y0, mb, pool, generator)
+            batch, yb = _cat(batch, augmented[len(y0) :]), torch.cat([yb, ya[len(y0) :]])
+    batch = Encoded(*(_to(t, device) for t in (batch.input_ids, batch.attention_mask, batch.word_ids)))
+    yb = _to(yb, device)
+    penalty = torch.zeros((), device=device)
+    with autocast(device):
+        if method is not None and method.terms is not None:
+            logits, per_example = method.terms(model, batch, yb, _to(mb, device))
+            penalty = per_example.float().mean()
+        else:
+            logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        ce = F.cross_entropy(logits.float(), yb)
+    return ce + (lam or 0.0) * penalty, ce, penalty
+
+
+def _trainable(optimiser: torch.optim.Optimizer) -> list[nn.Parameter]:
+    return [p for group in optimiser.param_groups for p in group["params"]]
 
 
 def _eval_batches(enc: Encoded, batch_size: int):

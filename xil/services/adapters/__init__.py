@@ -19,4 +19,16 @@ def for_project(project_id: int) -> TaskAdapter:
     return ADAPTERS[get_project(project_id).task]
 
 
-__all__ = ["ADAPTERS", "TaskAdapter", "for_project", "for_task"]
+def config_class(project_id: int, kind: str | None = None) -> type:
+    """The training config a project's jobs take (TrainConfig, TextTrainConfig or RewardConfig); with
+    ``kind``, the one of that ``KIND`` (a ranking project also trains its generator: "preference tuning")."""
+    adapter = for_project(project_id)
+    if kind is None:
+        return adapter.config_class
+    for cls in adapter.config_classes:
+        if cls.KIND == kind:
+            return cls
+    raise ValueError(f"a {adapter.task} project has no {kind} jobs")
+
+
+__all__ = ["ADAPTERS", "TaskAdapter", "config_class", "for_project", "for_task"]

@@ -35,6 +35,9 @@ class TaskAdapter(Protocol):
     def save(self, project_id: int, artifact: Any, cfg: Any) -> tuple[str, str, str, str]:
         """``(relative path, sha, arch, method)`` of the saved artifact."""
 
+    def load_file(self, path: str, cfg: Any) -> Any:
+        """The artifact ``save`` stored at ``path`` (absolute), for a job trained with ``cfg``."""
+
     def load(self, row: ModelVersion) -> Any:
         """The artifact of a stored version (cached)."""
 

@@ -106,6 +106,9 @@ class ImageAdapter:
         rel, sha = storage.put_bytes(blob, ".safetensors", "models")
         return rel, sha, cfg.arch, cfg.method
 
+    def load_file(self, path: str, cfg: TrainConfig) -> nn.Module:
+        return _load_module(path)
+
     def load(self, row: ModelVersion) -> nn.Module:
         return load(row, _load_module)
 

@@ -170,6 +170,9 @@ class RankingAdapter:
         rel, sha = save_model_folder(model, tokenizer, "reward")
         return rel, sha, cfg.backbone, cfg.VERSION_METHOD
 
+    def load_file(self, path: str, cfg):
+        return (_load_generator if isinstance(cfg, PreferenceTuningConfig) else _load_reward)(path)
+
     def load(self, row: ModelVersion):
         """``(model, tokenizer)`` of a reward model or a generator, cached."""
         return load(row, _load_generator if row.method == PreferenceTuningConfig.VERSION_METHOD else _load_reward)

@@ -144,6 +144,9 @@ class TextAdapter:
         rel, sha = save_model_folder(model.cpu(), tokenizer, "text")
         return rel, sha, cfg.backbone, cfg.method
 
+    def load_file(self, path: str, cfg: TextTrainConfig):
+        return _load_classifier(path)
+
     def load(self, row: ModelVersion):
         """``(model, tokenizer)``, cached."""
         return load(row, _load_classifier)
