@@ -137,3 +137,16 @@ def test_streamed_training_matches_training_in_memory(tmp_path, monkeypatch, wor
     for a, b in zip(streamed, half_in_memory, strict=True):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4) and a["lambda_"] == pytest.approx(b["lambda_"], rel=1e-4)
     assert in_memory[0]["lambda_"] != pytest.approx(streamed[0]["lambda_"], rel=1e-3)  # the marks did count
+
+
+def test_a_large_project_scores_a_pool_and_serves_it_first(demo, monkeypatch):
+    from xil.services.adapters import image as image_adapter
+
+    monkeypatch.setattr(image_adapter, "QUEUE_POOL", 30)
+    ds = services.dataset(demo.project_id)
+    pool = set(image_adapter.scoring_pool(ds).tolist())
+    assert len(pool) == 30 and pool <= set(ds.indices("train").tolist())
+    idx_of = {e.id: e.idx for e in services.examples(demo.project_id, "train")}
+    for strategy in ("suspicious", "least_confident"):
+        rows = [idx_of[i] for i in services.next_examples(demo.project_id, demo.version_id, strategy, n=40)]
+        assert set(rows[:30]) == pool and not set(rows[30:]) & pool, strategy

@@ -103,8 +103,10 @@ def suspicious_rank(project_id: int, model_version_id: int) -> np.ndarray:
     def compute() -> np.ndarray:
         scores = strategy_scores(project_id, model_version_id, "suspicious")
         train = dataset(project_id).indices("train")  # the queue serves these only
-        by_score = train[np.argsort(-scores[train], kind="stable")].tolist()
-        mixed = mix_classes(by_score, predicted_classes(project_id, model_version_id))
+        scored = np.isfinite(scores[train])  # a large image project scores a pool of its rows
+        by_score = train[scored][np.argsort(-scores[train][scored], kind="stable")].tolist()
+        rest = train[~scored][np.argsort(random_rank(train[~scored], str(model_version_id)), kind="stable")]
+        mixed = mix_classes(by_score, predicted_classes(project_id, model_version_id)) + rest.tolist()
         rank = np.full(len(scores), len(scores), dtype=np.int64)
         rank[mixed] = np.arange(len(mixed))
         return rank

@@ -32,6 +32,20 @@ def _object_box(shape: tuple[int, int]) -> np.ndarray:
     return box
 
 
+QUEUE_POOL = 2048  # training rows a model version explains for the queue, at most
+
+
+def scoring_pool(ds) -> np.ndarray:
+    """The rows the queue's scores are computed for: every row of a dataset of at most ``QUEUE_POOL``
+    training images; of a larger one a fixed random ``QUEUE_POOL`` of its training rows (explaining
+    100,000 photos before serving the first would take the better part of an hour on a CPU). The
+    queue serves them first, the rest after in a fixed random order."""
+    train = ds.indices("train")
+    if len(train) <= QUEUE_POOL:
+        return np.arange(len(ds))
+    return np.sort(np.random.default_rng(0).choice(train, QUEUE_POOL, replace=False))
+
+
 def _load_module(path: str) -> nn.Module:
     return models.load_model(path, device="cpu")
 
@@ -131,18 +145,23 @@ class ImageAdapter:
 
     def queue_scores(self, row: ModelVersion, ds, strategy: str) -> np.ndarray:
         """Suspicious: the share of saliency off the object (outside the centre box); least confident:
-        1 - max probability."""
-        model = self.load(row)
+        1 - max probability. Rows outside the scoring pool (:func:`scoring_pool`) get -inf."""
+        model, pool = self.load(row), scoring_pool(ds)
+        scores = np.full(len(ds), -np.inf)
         if strategy == "least_confident":
-            return 1.0 - predict(model, ds.images).max(dim=1).values.numpy()
+            scores[pool] = 1.0 - predict(model, ds.rows(pool)).max(dim=1).values.numpy()
+            return scores
         outside = ~_object_box(ds.shape[1:])
-        scores = [
-            mass_in_mask(maps, np.broadcast_to(outside, maps.shape)) for maps in attribution_batches(model, ds.images)
-        ]
-        return np.concatenate(scores) if scores else np.zeros(0)
+        shares = [mass_in_mask(m, np.broadcast_to(outside, m.shape)) for m in attribution_batches(model, ds.rows(pool))]
+        scores[pool] = np.concatenate(shares) if shares else np.zeros(0)
+        return scores
 
     def predicted_classes(self, row: ModelVersion, ds) -> np.ndarray:
-        return predict(self.load(row), ds.images).argmax(dim=1).numpy()
+        """The predicted class of every row of the scoring pool; -1 elsewhere."""
+        pool = scoring_pool(ds)
+        classes = np.full(len(ds), -1, dtype=np.int64)
+        classes[pool] = predict(self.load(row), ds.rows(pool)).argmax(dim=1).numpy()
+        return classes
 
     def rationale(self, ds, example: Example, marks: dict) -> tuple[str, dict, dict[str, np.ndarray]]:
         if marks.get("irrelevant_words") or marks.get("relevant_words"):
