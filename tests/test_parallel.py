@@ -80,3 +80,28 @@ def test_text_and_reward_jobs_train_in_two_processes(tmp_path):
     job = services.get_job(job.id)
     assert job.status == "succeeded", job.error
     assert "training in 2 processes" in job.log_tail and 0 <= job.metrics["pairwise_acc"] <= 1
+
+
+def test_cancelling_a_job_in_processes_stops_them_and_leaves_nothing(demo):
+    import threading
+    import time
+
+    from xil import storage
+
+    cfg = TrainConfig(arch="cnn", method="none", epochs=200, device="cpu", processes=2)
+    job = services.queue_training(demo.project_id, cfg)
+
+    def cancel_after_first_epoch() -> None:
+        while not services.get_job(job.id).history:
+            time.sleep(0.2)
+        services.cancel_job(job.id)
+
+    canceller = threading.Thread(target=cancel_after_first_epoch)
+    canceller.start()
+    started = time.monotonic()
+    services.run_worker(once=True)
+    canceller.join()
+    done = services.get_job(job.id)
+    assert done.status == "cancelled" and 1 <= len(done.history) < 200
+    assert time.monotonic() - started < 120
+    assert list(storage.scratch().glob("job-*")) == []  # the processes' folder is gone
