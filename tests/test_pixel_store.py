@@ -41,6 +41,11 @@ def test_a_pixel_file_reads_the_rows_asked_for_as_float32(pixels):
         assert got.dtype == np.float32 and np.array_equal(got, expected[key]), key
     with pytest.raises(IndexError):
         file[[7]]
+    assert file[[]].shape == (0, 3, 5, 4) and file[np.int64(2)].shape == (3, 5, 4)  # an empty share reads too
+    assert np.array_equal(file[torch.tensor(4)], expected[4])
+    for bad in (True, 1.5, [[0, 1]], None, np.ones(3, dtype=bool)):
+        with pytest.raises((TypeError, IndexError)):
+            file[bad]
 
 
 def test_a_view_reads_through_its_rows_and_survives_pickling(pixels):

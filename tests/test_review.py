@@ -275,8 +275,8 @@ def test_consensus_slice_by_hand(xil_home):
     assert (rows[e4.id].verdict, rows[e4.id].label, rows[e4.id].irrelevant_path) == ("wrong_reason", x, None)
 
     idx, irrelevant, _ = feedback_store.feedback_masks(pid, "consensus")
-    assert [int(i) for i in idx] == [e1.idx, e3.idx, e4.idx]
-    assert irrelevant[0].sum() == 2 and not irrelevant[1:].any()
+    assert [int(i) for i in idx] == [e1.idx]  # the consensus rows that mark pixels: e3 and e4 mark none
+    assert irrelevant[0].sum() == 2
     data, used = ImageAdapter().training_data(pid, "consensus")
     assert used == 3 and int(data.y[e4.idx]) == x and int(data.y[e1.idx]) == e1.label
     assert float(data.irrelevant[e1.idx].sum()) == 2.0

@@ -98,7 +98,9 @@ def demo() -> None:
 def worker(
     once: bool = typer.Option(False, help="Run the jobs queued now, then exit."),
     processes: int = typer.Option(
-        1, min=1, help="Data-parallel processes per image training job (accelerate launch: one per GPU)."
+        1,
+        min=1,
+        help="Data-parallel processes per training job that leaves processes at 1 (accelerate launch: one per GPU).",
     ),
 ) -> None:
     """Run training jobs from the queue."""

@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,20 @@ def scratch() -> Path:
     path = config.home() / "scratch"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def clean_scratch(older_than_s: float = 24 * 3600) -> int:
+    """Remove what a killed import or training job left in :func:`scratch` (entries untouched for
+    ``older_than_s``); how many were removed."""
+    cutoff, removed = time.time() - older_than_s, 0
+    for entry in scratch().iterdir():
+        if entry.lstat().st_mtime < cutoff:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def get_array(rel: str) -> np.ndarray:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+_OPENING = threading.Lock()
 HEADER_BYTES = 128  # a .npy header padded to this size, so the row count can be written up front
 
 
@@ -45,8 +47,9 @@ class PixelFile:
         return {**self.__dict__, "_fd": None}
 
     def __del__(self) -> None:
-        if self._fd is not None and self._fd[0] == os.getpid():
-            os.close(self._fd[1])
+        fd = getattr(self, "_fd", None)  # None too where __init__ failed
+        if fd is not None and fd[0] == os.getpid():
+            os.close(fd[1])
 
     def __len__(self) -> int:
         return self._file_shape[0] if self._rows is None else len(self._rows)
@@ -70,8 +73,10 @@ class PixelFile:
         if isinstance(key, tuple):  # rows first, then within them: ds.images[i, 0], images[:, :, 3]
             rows = self[key[0]]
             return rows[key[1:]] if isinstance(key[0], (int, np.integer)) else rows[(slice(None), *key[1:])]
-        if isinstance(key, (int, np.integer)):
-            return self._read(self._file_rows([key]))[0]
+        if isinstance(key, bool | np.bool_):
+            raise TypeError("index a pixel file by a row number, not a bool")
+        if isinstance(key, (int, np.integer)) or (hasattr(key, "ndim") and key.ndim == 0):
+            return self._read(self._file_rows([int(key)]))[0]
         return self._read(self._file_rows(key))
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
@@ -79,22 +84,30 @@ class PixelFile:
         return whole if dtype is None else whole.astype(dtype)
 
     def _file_rows(self, key) -> np.ndarray:
+        """The file rows of ``key``: a slice, or a 1-d array (list, tensor) of row numbers or of bools."""
         mine = np.arange(len(self))[key] if isinstance(key, slice) else np.asarray(key)
+        if mine.ndim != 1 or not (mine.dtype == bool or np.issubdtype(mine.dtype, np.integer) or mine.size == 0):
+            raise TypeError(f"index a pixel file by a row, a slice or a 1-d array of rows or bools, not {key!r}")
         if mine.dtype == bool:
+            if len(mine) != len(self):
+                raise IndexError(f"a boolean index of {len(mine)} for {len(self)} images")
             mine = np.flatnonzero(mine)
-        mine = mine.astype(np.int64, copy=False).reshape(-1)
+        mine = mine.astype(np.int64, copy=False)
         if len(mine) and (mine.min() < -len(self) or mine.max() >= len(self)):
             raise IndexError(f"row index out of range for {len(self)} images")
         mine = np.where(mine < 0, mine + len(self), mine)
         return mine if self._rows is None else self._rows[mine]
 
     def _descriptor(self) -> int:
-        if self._fd is None or self._fd[0] != os.getpid():
-            self._fd = (os.getpid(), os.open(self.path, os.O_RDONLY))
-        return self._fd[1]
+        with _OPENING:  # the app's prefetch thread and a page may read the same file at once
+            if self._fd is None or self._fd[0] != os.getpid():
+                self._fd = (os.getpid(), os.open(self.path, os.O_RDONLY))
+            return self._fd[1]
 
     def _read(self, rows: np.ndarray) -> np.ndarray:
         out = np.empty((len(rows), *self._file_shape[1:]), dtype=self.stored)
+        if len(rows) == 0:
+            return out.astype(np.float32)
         flat = out.reshape(len(rows), -1).view(np.uint8)
         fd, start = self._descriptor(), 0
         while start < len(rows):  # one read per run of consecutive rows

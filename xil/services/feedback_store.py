@@ -75,9 +75,9 @@ def load_mask(path: str | None, shape: tuple[int, int]) -> np.ndarray:
 
 def feedback_masks(project_id: int, slice: str = "all") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(dataset rows, irrelevant masks, relevant masks)`` of the feedback trainers use (``slice``:
-    see :func:`training_feedback`)."""
+    see :func:`training_feedback`) that marks pixels: a judgement without marks has no row here."""
     shape = dataset(project_id).shape[1:]
-    rows = training_feedback(project_id, slice)
+    rows = [r for r in training_feedback(project_id, slice) if r.irrelevant_path or r.relevant_path]
     if not rows:
         empty = np.zeros((0, *shape), dtype=bool)
         return np.zeros(0, dtype=int), empty, empty

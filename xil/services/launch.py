@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
 from xil import config, storage
 from xil.services import adapters
 from xil.train import Cancelled, parallel
@@ -49,26 +51,40 @@ def train_in_processes(
         raise ValueError(f"a {type(cfg).__name__} job trains in one process")
     adapter = adapters.for_project(project_id)
     on_cpu = config.device(cfg.device) == "cpu"
-    folder = Path(tempfile.mkdtemp(prefix="job-", dir=storage.scratch()))
-    spec = {"project_id": project_id, "kind": cfg.KIND, "config": cfg.to_dict()}
-    (folder / "job.json").write_text(json.dumps(spec))
+    gpus = 0 if on_cpu else torch.cuda.device_count()
+    if not on_cpu and processes > gpus:
+        raise ValueError(
+            f"{processes} processes need {processes} GPUs; this machine has {gpus} (or set processes to {gpus})"
+        )
     command = [
         sys.executable, "-m", "accelerate.commands.launch",
         "--num_processes", str(processes), "--num_machines", "1", "--main_process_port", str(_free_port()),
         "--mixed_precision", "no", "--dynamo_backend", "no", "--cpu" if on_cpu else "--multi_gpu",
-        "-m", "xil.services.launch", str(folder),
+        "-m", "xil.services.launch",
     ]  # fmt: skip
     log(f"training in {processes} processes ({'CPU, gloo' if on_cpu else 'GPUs'})")
-    with open(folder / "output.log", "wb") as output:
-        child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    folder, child = Path(tempfile.mkdtemp(prefix="job-", dir=storage.scratch())), None
     try:
-        seen = 0
+        spec = {"project_id": project_id, "kind": cfg.KIND, "config": cfg.to_dict()}
+        (folder / "job.json").write_text(json.dumps(spec))
+        with open(folder / "output.log", "wb") as output:
+            child = subprocess.Popen(
+                [*command, str(folder)],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: taken down as one
+                env={**os.environ, parallel.MARKER: "1"},
+            )
+        seen, last = 0, {"epoch": 0, "epochs": 1}
         while True:
             exited = child.poll() is not None
             records, seen = _new_records(folder / "progress.jsonl", seen)
             for record in records:
+                last = record
                 if progress(record) is False:
                     raise Cancelled(f"cancelled after epoch {record['epoch']}")
+            if not exited and progress({**last, "step_only": True}) is False:  # a cancel, seen mid-epoch
+                raise Cancelled(f"cancelled in epoch {last['epoch'] + 1}")
             if exited:
                 break
             time.sleep(POLL_S)
@@ -79,7 +95,7 @@ def train_in_processes(
         artifact = adapter.load_file(str(storage.absolute(result["model"])), cfg)
         return artifact, result["history"], result["n_feedback"]
     finally:
-        if child.poll() is None:  # cancelled, failed here, or the worker stopping: take the processes down
+        if child is not None and child.poll() is None:  # cancelled, failed here, the worker stopping
             os.killpg(child.pid, signal.SIGTERM)
             try:
                 child.wait(timeout=10)
@@ -113,8 +129,11 @@ def _run(folder: Path) -> None:
         return True
 
     adapter = adapters.for_project(project_id)
+    inputs = adapter.train_inputs(project_id, cfg) if main else None
+    if group is not None:  # one read of the database for all: feedback saved meanwhile must not split them
+        inputs = group.from_first(inputs)
     artifact, history, n_feedback = adapter.train(
-        project_id, cfg, progress, lambda line: print(line, flush=True) if main else None
+        project_id, cfg, progress, lambda line: print(line, flush=True) if main else None, inputs
     )
     if main:
         rel, *_ = adapter.save(project_id, artifact, cfg)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from db import Job, ModelVersion, session_scope
-from xil import config, jobs, models
+from xil import config, jobs, models, storage
 from xil.jobs.worker import JobCancelled
 from xil.services import adapters, launch
 from xil.services.access import Actor, audit, require
@@ -134,6 +134,7 @@ JOB_HANDLERS = {"train": run_job}
 
 
 def run_worker(once: bool = False, stop: threading.Event | None = None) -> int:
+    storage.clean_scratch()  # what a killed import or job left a day ago or more
     return jobs.run_worker(JOB_HANDLERS, once=once, stop=stop)
 
 

@@ -51,7 +51,8 @@ def train(
     group = parallel.processes(cfg.device)
     device = group.device if group is not None else xil_config.device(cfg.device)
     torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)  # initialisation and order: the same in every process
+    augmenter = generator if group is None else group.augmenter(cfg.seed)
     n_classes = (data.n_classes or int(data.y.max()) + 1) if init is None else None
     if init is None:
         shape = tuple(data.x.shape[1:])
@@ -107,13 +108,13 @@ def train(
                 optimiser.step()
                 continue
             if cfg.augment:
-                xb, mb = crop_and_flip(xb, mb, generator)
+                xb, mb = crop_and_flip(xb, mb, augmenter)
             penalty = torch.zeros((), device=device)
             with autocast(device, cpu=False):
                 if method is not None and method.augment is not None:
                     x0, y0 = xb, yb  # each copy augments the original batch, whose rows the mask matches
                     for _ in range(cfg.ce_copies):
-                        xa, ya = method.augment(x0, y0, mb, generator)
+                        xa, ya = method.augment(x0, y0, mb, augmenter)
                         xb, yb = torch.cat([xb, xa[len(x0) :]]), torch.cat([yb, ya[len(y0) :]])
                 if method is not None and method.terms is not None:
                     logits, per_example = method.terms(model, xb, yb, mb)

@@ -16,7 +16,7 @@ import os
 
 import torch
 from accelerate import PartialState
-from accelerate.utils import broadcast, reduce
+from accelerate.utils import broadcast, broadcast_object_list, reduce
 from torch import Tensor, nn
 
 
@@ -53,6 +53,15 @@ class Processes:
             p.grad = (flat[offset : offset + g.numel()] / total).view_as(g).to(g.dtype)
             offset += g.numel()
 
+    def from_first(self, value):
+        """Process 0's ``value`` (any picklable object), on every process."""
+        return broadcast_object_list([value], from_process=0)[0]
+
+    def augmenter(self, seed: int) -> torch.Generator:
+        """A generator of this process's own random augmentations (crops, counterexamples): its share
+        of a batch differs from the others', so it must not draw from the shared shuffling generator."""
+        return torch.Generator().manual_seed(seed + 1 + self.rank)
+
     def sum(self, tensor: Tensor) -> Tensor:
         return reduce(tensor.clone(), "sum")
 
@@ -64,9 +73,12 @@ class Processes:
         return bool(self.sum(torch.tensor([float(flag)], device=self.device)) > 0)
 
 
+MARKER = "XIL_PROCESSES_OF_JOB"  # set by the worker's launcher: a WORLD_SIZE from elsewhere is not ours
+
+
 def processes(device: str = "auto") -> Processes | None:
-    """The process group when this process was launched as one of several (``WORLD_SIZE`` > 1), else
-    None. ``device`` "cpu" keeps a GPU machine's processes on the CPU (gloo)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    """The process group when the worker launched this process as one of several, else None.
+    ``device`` "cpu" keeps a GPU machine's processes on the CPU (gloo)."""
+    if not os.environ.get(MARKER) or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return None
     return Processes(PartialState(cpu=device == "cpu" or not torch.cuda.is_available()))

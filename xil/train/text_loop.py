@@ -91,7 +91,8 @@ def train_text(
     group = parallel.processes(cfg.device)  # one of several processes (xil/train/parallel.py), or None
     device = group.device if group is not None else xil_config.device(cfg.device)
     torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)  # the order of texts: the same in every process
+    augmenter = generator if group is None else group.augmenter(cfg.seed)
     if init is None:
         model, tokenizer = load_classifier(cfg.backbone, num_labels=n_classes, device=device)
     else:
@@ -138,7 +139,7 @@ def train_text(
                 terms = torch.zeros(3, device=device)  # loss, ce, penalty
                 if len(idx):
                     loss, ce, penalty = _batch_loss(
-                        model, method, cfg, enc, lengths, y, mask, pool, idx, lam, generator, device
+                        model, method, cfg, enc, lengths, y, mask, pool, idx, lam, augmenter, device
                     )
                     loss.backward()
                     terms = torch.stack([loss.detach(), ce.detach(), penalty.detach()])

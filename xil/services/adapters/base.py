@@ -26,8 +26,14 @@ class TaskAdapter(Protocol):
     def check(self, project_id: int, cfg: Any) -> None:
         """What a config cannot check on its own because it needs the project (ValueError)."""
 
-    def train(self, project_id: int, cfg: Any, progress: Progress, log: Callable[[str], None]) -> tuple[Any, list, int]:
-        """``(trained artifact, per-epoch history, pieces of feedback used)``; raises train.Cancelled."""
+    def train_inputs(self, project_id: int, cfg: Any) -> Any:
+        """What training reads from the database (picklable): the processes of one job share one read."""
+
+    def train(
+        self, project_id: int, cfg: Any, progress: Progress, log: Callable[[str], None], inputs: Any = None
+    ) -> tuple[Any, list, int]:
+        """``(trained artifact, per-epoch history, pieces of feedback used)`` from ``inputs`` (None:
+        :meth:`train_inputs` now); raises train.Cancelled."""
 
     def evaluate(self, project_id: int, artifact: Any, cfg: Any) -> dict:
         """Metrics of a trained artifact on the project's held-out split and feedback."""

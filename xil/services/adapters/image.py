@@ -32,6 +32,7 @@ def _object_box(shape: tuple[int, int]) -> np.ndarray:
     return box
 
 
+FEEDBACK_CHUNK = 256  # marked examples explained at a time when a version is evaluated
 QUEUE_POOL = 2048  # training rows a model version explains for the queue, at most
 
 
@@ -86,8 +87,13 @@ class ImageAdapter:
         x = ds.rows(train_idx)  # a pixel file is read batch by batch (or whole, where it fits in memory)
         return TrainData(x, y, irrelevant=irr, relevant=rel, n_classes=len(ds.class_names)), used
 
-    def train(self, project_id: int, cfg: TrainConfig, progress: Progress, log) -> tuple[nn.Module, list, int]:
-        data, n_feedback = self.training_data(project_id, cfg.feedback)
+    def train_inputs(self, project_id: int, cfg: TrainConfig) -> tuple[TrainData, int]:
+        return self.training_data(project_id, cfg.feedback)
+
+    def train(
+        self, project_id: int, cfg: TrainConfig, progress: Progress, log, inputs=None
+    ) -> tuple[nn.Module, list, int]:
+        data, n_feedback = inputs if inputs is not None else self.train_inputs(project_id, cfg)
         log(
             f"training {cfg.arch} with {cfg.method} on {len(data.x)} examples, {n_feedback} with feedback"
             + ("" if cfg.feedback == "all" else f" ({cfg.feedback})")
@@ -104,14 +110,20 @@ class ImageAdapter:
         result = evaluate(model, ds.rows(test), y, ds.decoy_masks[test] if ds.decoy_masks is not None else None)
         metrics = {"test_acc": result["acc"], **({"wrong_reason": result["wr"]} if "wr" in result else {})}
         idx, irrelevant, relevant = feedback_masks(project_id, getattr(cfg, "feedback", "all"))
-        if len(idx):
-            maps = attributions(model, ds.rows(idx))
-            marked = irrelevant.reshape(len(idx), -1).any(1)
-            if marked.any():
-                metrics["wrong_reason_feedback"] = wrong_reason_score(maps[marked], irrelevant[marked])
-            value = plausibility(maps, relevant)
-            if not np.isnan(value):
-                metrics["plausibility"] = value
+        shares, ious = [], []  # per marked example, a chunk of rows at a time (no map of every one at once)
+        for start in range(0, len(idx), FEEDBACK_CHUNK):
+            part = slice(start, start + FEEDBACK_CHUNK)
+            maps = attributions(model, ds.rows(idx[part]))
+            marked = irrelevant[part].reshape(len(maps), -1).any(1)
+            shares.append(mass_in_mask(maps[marked], irrelevant[part][marked]))
+            has_relevant = relevant[part].reshape(len(maps), -1).any(1)
+            if has_relevant.any():
+                ious.append((plausibility(maps, relevant[part]), int(has_relevant.sum())))
+        shares = np.concatenate(shares) if shares else np.zeros(0)
+        if len(shares):
+            metrics["wrong_reason_feedback"] = float(shares.mean())
+        if ious:
+            metrics["plausibility"] = float(sum(v * n for v, n in ious) / sum(n for _, n in ious))
         return metrics
 
     def save(self, project_id: int, model: nn.Module, cfg: TrainConfig) -> tuple[str, str, str, str]:

@@ -102,12 +102,16 @@ class RankingAdapter:
                 )
             raise ValueError("no ranked training prompts yet: rank some on the Rank page first")
 
-    def train(self, project_id: int, cfg, progress, log):
+    def train_inputs(self, project_id: int, cfg) -> list[dict]:
+        """The training prompts' rankings (groups with their preference pairs)."""
+        return groups(project_id, "train", cfg.feedback)
+
+    def train(self, project_id: int, cfg, progress, log, inputs=None):
         if isinstance(cfg, PreferenceTuningConfig):
             return self._train_generator(project_id, cfg, progress, log)
         from xil.ranking.reward import train_reward
 
-        train_groups = groups(project_id, "train", cfg.feedback)
+        train_groups = inputs if inputs is not None else self.train_inputs(project_id, cfg)
         n_pairs = sum(len(g["pairs"]) for g in train_groups)
         log(
             f"reward model on {cfg.backbone}: {len(train_groups)} prompts, {n_pairs} pairs"

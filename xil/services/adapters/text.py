@@ -90,10 +90,15 @@ class TextAdapter:
                 labels[i] = fb.label
         return texts, labels, irrelevant, relevant, used
 
-    def train(self, project_id: int, cfg: TextTrainConfig, progress: Progress, log):
+    def train_inputs(self, project_id: int, cfg: TextTrainConfig) -> tuple:
+        return self.training_inputs(project_id, cfg.feedback)
+
+    def train(self, project_id: int, cfg: TextTrainConfig, progress: Progress, log, inputs=None):
         from xil.train.text_loop import train_text
 
-        texts, labels, irrelevant, relevant, n_feedback = self.training_inputs(project_id, cfg.feedback)
+        texts, labels, irrelevant, relevant, n_feedback = (
+            inputs if inputs is not None else self.train_inputs(project_id, cfg)
+        )
         log(
             f"fine-tuning {cfg.backbone} with {cfg.method} on {len(texts)} texts, {n_feedback} with feedback"
             + ("" if cfg.feedback == "all" else f" ({cfg.feedback})")
