@@ -190,7 +190,7 @@ def test_models_page_compares_every_version_on_todays_marks(demo):
     assert "your marks" in captions and "Plausibility" not in captions  # no relevant marks, no such column
     assert "plausibility" not in table.columns
     [hint] = [i.value for i in at.info if "judged examples" in i.value]
-    assert "3 judged examples" in hint and "about 80 judged examples" in hint and "0.78" in hint
+    assert "3 judged examples" in hint and "about 20 judged examples" in hint and "0.78" in hint
 
 
 def test_models_page_splits_the_text_table_and_escapes_class_names(demo, tmp_path):
@@ -263,7 +263,7 @@ def test_image_train_page_takes_your_own_model_by_name(demo):
 
 
 def test_feedback_hints_speak_only_for_the_projects_they_measured():
-    assert "about 80 judged examples" in services.feedback_hint("image", "rrr", 3, "decoy-digits")
+    assert "about 20 judged examples" in services.feedback_hint("image", "rrr", 3, "decoy-digits")
     assert services.feedback_hint("image", "rrr", 3, "decoy-cifar10") is None  # not what was measured
     assert services.feedback_hint("image", "rrr", 3, "image-folder") is None
     assert services.feedback_hint("image", "rrr", 500, "decoy-digits") is None  # enough feedback

@@ -20,6 +20,6 @@ METHOD = FeedbackMethod(
     title="RRR (input gradients)",
     mask="irrelevant",
     needs_conv=False,
-    lambda_scale=0.001,  # automatic lambda (xil/train/loop.py): RR loss = 0.001 x the initial CE
+    lambda_scale=1e-4,  # automatic lambda (xil/train/loop.py): RR loss = 1e-4 x the initial CE
     terms=terms,
 )
