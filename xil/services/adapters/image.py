@@ -11,7 +11,7 @@ from torch import nn
 
 from db import Example, Feedback, ModelVersion
 from xil import explain, feedback, models, storage
-from xil.explain.metrics import mass_in_mask, plausibility, wrong_reason_score
+from xil.explain.metrics import mass_in_mask, plausibility
 from xil.registry import Registry
 from xil.services.adapters.base import Progress, classifier_progress_line, classifier_result_line
 from xil.services.catalog import dataset, dataset_rows
@@ -45,6 +45,25 @@ def scoring_pool(ds) -> np.ndarray:
     if len(train) <= QUEUE_POOL:
         return np.arange(len(ds))
     return np.sort(np.random.default_rng(0).choice(train, QUEUE_POOL, replace=False))
+
+
+def _scores_on_marks(model: nn.Module, ds, idx, irrelevant, relevant) -> tuple[float | None, float | None]:
+    """``(wrong-reason score on the irrelevant marks, plausibility against the relevant ones)`` of the
+    rows ``idx``, None where no row has such marks; explained a chunk of rows at a time (no map of
+    every marked example at once)."""
+    shares, ious = [], []
+    for start in range(0, len(idx), FEEDBACK_CHUNK):
+        part = slice(start, start + FEEDBACK_CHUNK)
+        maps = attributions(model, ds.rows(idx[part]))
+        marked = irrelevant[part].reshape(len(maps), -1).any(1)
+        shares.append(mass_in_mask(maps[marked], irrelevant[part][marked]))
+        has_relevant = relevant[part].reshape(len(maps), -1).any(1)
+        if has_relevant.any():
+            ious.append((plausibility(maps, relevant[part]), int(has_relevant.sum())))
+    shares = np.concatenate(shares) if shares else np.zeros(0)
+    wrong_reason = float(shares.mean()) if len(shares) else None
+    value = float(sum(v * n for v, n in ious) / sum(n for _, n in ious)) if ious else None
+    return wrong_reason, value
 
 
 def _load_module(path: str) -> nn.Module:
@@ -109,21 +128,11 @@ class ImageAdapter:
         y = torch.from_numpy(ds.labels[test])
         result = evaluate(model, ds.rows(test), y, ds.decoy_masks[test] if ds.decoy_masks is not None else None)
         metrics = {"test_acc": result["acc"], **({"wrong_reason": result["wr"]} if "wr" in result else {})}
-        idx, irrelevant, relevant = feedback_masks(project_id, getattr(cfg, "feedback", "all"))
-        shares, ious = [], []  # per marked example, a chunk of rows at a time (no map of every one at once)
-        for start in range(0, len(idx), FEEDBACK_CHUNK):
-            part = slice(start, start + FEEDBACK_CHUNK)
-            maps = attributions(model, ds.rows(idx[part]))
-            marked = irrelevant[part].reshape(len(maps), -1).any(1)
-            shares.append(mass_in_mask(maps[marked], irrelevant[part][marked]))
-            has_relevant = relevant[part].reshape(len(maps), -1).any(1)
-            if has_relevant.any():
-                ious.append((plausibility(maps, relevant[part]), int(has_relevant.sum())))
-        shares = np.concatenate(shares) if shares else np.zeros(0)
-        if len(shares):
-            metrics["wrong_reason_feedback"] = float(shares.mean())
-        if ious:
-            metrics["plausibility"] = float(sum(v * n for v, n in ious) / sum(n for _, n in ious))
+        wrong_reason, value = _scores_on_marks(model, ds, *feedback_masks(project_id, getattr(cfg, "feedback", "all")))
+        if wrong_reason is not None:
+            metrics["wrong_reason_feedback"] = wrong_reason
+        if value is not None:
+            metrics["plausibility"] = value
         return metrics
 
     def save(self, project_id: int, model: nn.Module, cfg: TrainConfig) -> tuple[str, str, str, str]:
@@ -197,10 +206,9 @@ class ImageAdapter:
         }
 
     def wrong_reason_on_marks(self, row: ModelVersion) -> float | None:
-        idx, irrelevant, _ = feedback_masks(row.project_id)
+        idx, irrelevant, relevant = feedback_masks(row.project_id)
         marked = irrelevant.reshape(len(idx), -1).any(1) if len(idx) else np.zeros(0, dtype=bool)
         if not marked.any():
             return None
         ds = dataset(row.project_id)
-        maps = attributions(self.load(row), ds.rows(idx[marked]))
-        return float(wrong_reason_score(maps, irrelevant[marked]))
+        return _scores_on_marks(self.load(row), ds, idx[marked], irrelevant[marked], relevant[marked])[0]
