@@ -212,32 +212,31 @@ def _build(
     if not report.errors and headers:
         path = target.scratch / f"import-{uuid.uuid4().hex}.npy"
         writer = PixelWriter(path, len(headers), (channels, height, width))
+    images = None
     try:
         for header in headers:
             array = _decode(header, target.resize, channels, caps, report)
+            if array is not None and writer is not None and array.shape != writer.shape:
+                report.errors.append(f"{header.file.rel}: decodes to {array.shape}, its header said {writer.shape}")
+                array = None  # a header that disagrees with its own pixels
+            if writer is not None and report.errors:  # something is wrong: from here on only check
+                writer.discard()
+                writer = None
             if array is None:
                 continue
             if writer is not None:
-                if array.shape != writer.shape:  # a header that disagrees with its own pixels
-                    report.errors.append(f"{header.file.rel}: decodes to {array.shape}, its header said {writer.shape}")
-                    writer.discard()
-                    writer = None
-                    continue
                 writer.add(array)
             report.classes[class_names[header.file.label]] += 1
         for class_name, count in report.classes.items():
             if count == 0:
                 report.errors.append(f"{class_name}/: empty class (no readable images)")
-        if report.errors or writer is None:
-            return report
-        images = writer.close()
-    except BaseException:
-        if writer is not None:
-            writer.discard()
-        raise
+        if not report.errors and writer is not None:
+            images = writer.close()
     finally:
-        if report.errors and writer is not None:
+        if images is None and writer is not None:  # failed, or interrupted: no pixel file stays
             writer.discard()
+    if images is None:
+        return report
     labels = np.array([h.file.label for h in headers], dtype=np.int64)
     report.dataset = ImageDataset(
         name=name,
