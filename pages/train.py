@@ -151,13 +151,13 @@ if task != "ranking":  # classifiers: images and texts
     processes = st.number_input(PROCESSES, 1, 64, 1, help=Config.help("processes"))
     lambda_: float | None = None
     if services.uses_lambda(task, method):  # counterexamples and plain training have no penalty weight
-        fixed_default = services.default_lambda(task, method)
+        fixed_default = services.default_lambda(task, method, None if task == "text" else arch)
         auto = st.checkbox(
             "Automatic lambda" if fixed_default is None else f"Default lambda ({fixed_default:g})",
             value=True,
             help="Scale the penalty to a multiple of the cross-entropy; the line below says when and how much."
             if fixed_default is None
-            else "This method's penalty is in cross-entropy units; its default needs no warm-up.",
+            else "This method's measured default weight here (README, benchmarks); untick to set your own.",
         )
         lam = st.number_input("Lambda", 0.0, 1e9, fixed_default or 10.0, disabled=auto)
         lambda_ = None if auto else float(lam)

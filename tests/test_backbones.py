@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from xil import explain, models
+from xil import explain, feedback, models, services
 from xil.models import backbones
 from xil.models.io import load_model, model_bytes
 from xil.train import TrainConfig, TrainData, train
@@ -138,6 +138,15 @@ def test_backbone_trains_with_feedback_and_head_only():
         cfg = TrainConfig(method=method, arch="resnet18", image_size=32, epochs=1, batch_size=8, device="cpu")
         _, history = train(cfg, data)
         assert history[0]["loss"] == history[0]["loss"], method  # finite
+        if method == "rrr":  # a backbone's RRR weight is fixed: the automatic rule's measure does not carry over
+            assert history[0]["lambda_"] == feedback.REGISTRY["rrr"].backbone_lambda == 1.0
+    cfg = TrainConfig(method="rrr", arch="resnet18_half", image_size=32, epochs=1, device="cpu", lambda_scale=0.5)
+    assert train(cfg, data)[1][0]["lambda_"] == 0.5
+    assert services.default_lambda("image", "rrr", "resnet18_half") == 1.0
+    assert (
+        services.default_lambda("image", "rrr", "mlp") is None
+        and services.default_lambda("image", "hint", "resnet18") is None
+    )
     cfg = TrainConfig(method="none", arch="resnet18", image_size=32, epochs=1, batch_size=8, device="cpu")
     model = models.build("resnet18", (3, 32, 32), 2, image_size=32)
     before = {k: v.clone() for k, v in model.state_dict().items()}

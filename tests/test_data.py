@@ -324,6 +324,22 @@ def test_decoy_cifar10_colour_encodes_the_label_on_train_only(tmp_path):
         decoy_cifar10(tmp_path / "nowhere")
 
 
+def test_decoy_cifar10_bench_runs_the_half_width_resnet_at_32_pixels_on_the_cpu(tmp_path):
+    from xil.bench import decoy
+
+    for split, n in (("train", 3), ("test", 2)):
+        for cls, value in (("cat", 40), ("dog", 200)):
+            for i in range(n):
+                write_png(tmp_path / split / cls / f"{i:02d}.png", size=(32, 32), value=value, mode="RGB")
+    result = decoy.run(dataset="cifar10", data=tmp_path, device="cpu", epochs=1, methods=["ce"])
+    assert (result["arch"], result["image_size"], result["n_train"], result["n_test"]) == ("resnet18_half", 32, 6, 4)
+    assert 0 <= result["methods"]["ce"]["acc"] <= 1
+    chosen = decoy.run(dataset="cifar10", data=tmp_path, device="cpu", arch="resnet18", image_size=16, epochs=1, methods=[])
+    assert (chosen["arch"], chosen["image_size"], chosen["epochs"]) == ("resnet18", 16, 1)  # options given win
+    with pytest.raises(ValueError, match="unknown dataset"):
+        decoy.run(dataset="imagenet", device="cpu")
+
+
 def test_decoy_cifar10_on_the_shared_data():
     from xil.data.cifar import decoy_cifar10
 

@@ -612,13 +612,21 @@ def bench_decoy(
     data: Path | None = typer.Option(
         None, help="MNIST IDX files (--dataset mnist), or CIFAR-10's train/ and test/ folders (cifar10)."
     ),
-    arch: str = typer.Option("mlp", help="An image architecture (`xil methods`).", **_names("models")),
+    arch: str | None = typer.Option(
+        None,
+        help="An image architecture (`xil methods`); default: mlp, for cifar10 resnet18 (resnet18_half on the CPU).",
+        **_names("models"),
+    ),
     device: str = typer.Option("auto", help="cpu, cuda or auto."),
-    epochs: int | None = typer.Option(None, help="Default: 64 (MLP), 30 (CNN, convnet), 15 (backbones)."),
+    epochs: int | None = typer.Option(
+        None, help="Default: 64 (MLP), 30 (CNN, convnet), 15 (backbones; 30 for cifar10 on the CPU)."
+    ),
     seeds: int = typer.Option(1, help="Repeat with training seeds 0..N-1; report mean and std."),
-    image_size: int | None = typer.Option(None, help="A backbone's input size (default: its own)."),
+    image_size: int | None = typer.Option(
+        None, help="A backbone's input size (default: its own; 32 for cifar10 on the CPU)."
+    ),
     per_class: int | None = typer.Option(
-        None, help="cifar10: training images per class (default: 100 on the CPU, all 2,000 on a GPU)."
+        None, help="cifar10: training images per class (default: 200 on the CPU, all 2,000 on a GPU)."
     ),
     feedback_fraction: str | None = typer.Option(
         None, help="Comma-separated fractions of training examples given feedback, e.g. 0.01,0.1,1."

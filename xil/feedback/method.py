@@ -21,6 +21,9 @@ class FeedbackMethod:
             penalties do.
         lambda_scale: automatic lambda: the penalty is set to this times the cross-entropy of the
             untrained model (``xil/train/loop.py``); None for a method without a penalty (``augment``).
+        backbone_lambda: when set, ``lambda_=None`` on a backbone (:mod:`xil.models.backbones`) means
+            this fixed weight (times the config's ``lambda_scale`` when it gives one) instead of the
+            automatic one, whose measure on the untrained model does not carry over to it.
         terms: ``terms(model, x, y, mask) -> (logits, penalty per example (N,))`` for a penalty method.
         augment: ``augment(x, y, mask, generator) -> (x, y)`` for a method that adds examples instead.
     """
@@ -30,6 +33,7 @@ class FeedbackMethod:
     mask: Literal["irrelevant", "relevant"]
     needs_conv: bool
     lambda_scale: float | None
+    backbone_lambda: float | None = None
     terms: Callable | None = None
     augment: Callable | None = None
 

@@ -170,9 +170,13 @@ def uses_lambda(task: str, method: str) -> bool:
     return method in registry and registry[method].terms is not None
 
 
-def default_lambda(task: str, method: str) -> float | None:
-    """A fixed lambda a method uses when none is given (text RRR: 3), instead of the automatic one."""
-    return getattr(adapters.for_task(task).methods.get(method), "default_lambda", None)
+def default_lambda(task: str, method: str, arch: str | None = None) -> float | None:
+    """A fixed lambda a method uses when none is given (text RRR: 3; image RRR on a backbone such as
+    ``resnet18``: 1), instead of the automatic one."""
+    entry = adapters.for_task(task).methods.get(method)
+    if task != "text" and arch is not None and is_backbone(arch):
+        return getattr(entry, "backbone_lambda", None)
+    return getattr(entry, "default_lambda", None)
 
 
 def feedback_plan(project_id: int, cfg) -> str:
@@ -206,7 +210,7 @@ def _steps_plan(project_id: int, cfg) -> str:
         plan += f": {cfg.epochs} asked, but a dataset this small needs {epochs} to reach {cfg.min_steps} steps"
     if not uses_lambda(task, cfg.method):
         return plan + "; no penalty weight (lambda) for this method."
-    fixed = default_lambda(task, cfg.method) if cfg.lambda_ is None else cfg.lambda_
+    fixed = default_lambda(task, cfg.method, getattr(cfg, "arch", None)) if cfg.lambda_ is None else cfg.lambda_
     if fixed is not None:
         return plan + f", lambda {fixed:g}."
     scale = (

@@ -18,7 +18,9 @@ but one of three Decoy-Digits seeds collapsed (0.635: its lambda, set on the unt
 twice the others'), at 50 0.936 / 0.903 / 0.942, so it stays at 30. (These multiples were chosen on
 the benchmarks' test splits; the CNN on the small Decoy-Digits set still wants less: RRR 1e-5.) The former rule took the ratio after a
 warm-up epoch, by when each architecture had learnt the shortcut to a different degree: its
-multiples, tuned on the MLP, were 10x too small for the CNN. A fixed ``lambda_`` skips the calibration.
+multiples, tuned on the MLP, were 10x too small for the CNN. A fixed ``lambda_`` skips the calibration;
+so does a method's ``backbone_lambda`` on a backbone (RRR: a ResNet's input gradients at initialisation
+are no guide to their size in training, see ``xil/feedback/rrr.py``).
 """
 
 from __future__ import annotations
@@ -89,8 +91,11 @@ def train(
     lam = cfg.lambda_
     if method is not None and method.terms is not None and lam is None:
         scale = cfg.lambda_scale if cfg.lambda_scale is not None else method.lambda_scale
-        lam = automatic_lambda(model, method, x, y, mask, generator, device)
-        lam = None if lam is None else scale * lam
+        if method.backbone_lambda is not None and isinstance(model, models.backbones.Backbone):
+            lam = method.backbone_lambda * (cfg.lambda_scale or 1.0)
+        else:
+            lam = automatic_lambda(model, method, x, y, mask, generator, device)
+            lam = None if lam is None else scale * lam
         if group is not None and lam is not None:
             lam = group.mean(lam)  # the same on every process (GPUs need not agree to the last bit)
     if cfg.train_head_only:  # frozen means frozen: batch-norm statistics stay as loaded too
