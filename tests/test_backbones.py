@@ -155,3 +155,40 @@ def test_backbone_trains_with_feedback_and_head_only():
     after = trained.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed == {"net.classifier.1.weight", "net.classifier.1.bias"}  # batch-norm statistics too stay
+
+
+def test_folding_batch_norms_keeps_predictions_and_explanations():
+    torch.manual_seed(0)
+    model = models.build("resnet18", (3, 32, 32), 4, image_size=32)
+    model.train()(torch.rand(8, 3, 32, 32))  # running statistics that are not the identity
+    model.eval()
+    folded = backbones.fold_batch_norm(model)
+    assert folded is not model and not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+    x = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model(x), atol=1e-4, rtol=1e-4)
+    for method in ("saliency", "grad_cam"):
+        torch.testing.assert_close(
+            explain.explain(folded, x, method)[0], explain.explain(model, x, method)[0], atol=2e-2, rtol=2e-2
+        )
+    mlp = models.build("mlp", (1, 28, 28), 10)
+    assert backbones.fold_batch_norm(mlp) is mlp  # only backbones are folded
+
+
+def test_folding_leaves_a_norm_that_does_not_follow_its_convolution():
+    class NormFirst(torch.nn.Module):  # registered conv, norm; runs norm(x) then conv
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+            self.norm = torch.nn.BatchNorm2d(3)
+            self.head = torch.nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.head(self.conv(self.norm(x)).mean(dim=(2, 3)))
+
+    net = NormFirst()
+    net.norm.running_mean.fill_(0.5)
+    net.norm.running_var.fill_(0.1)
+    model = backbones.Backbone(net, backbones.Spec("torchvision", "normfirst", input_size=(8, 8), conv_layer="conv"))
+    assert backbones.fold_batch_norm(model) is model

@@ -334,7 +334,9 @@ def test_decoy_cifar10_bench_runs_the_half_width_resnet_at_32_pixels_on_the_cpu(
     result = decoy.run(dataset="cifar10", data=tmp_path, device="cpu", epochs=1, methods=["ce"])
     assert (result["arch"], result["image_size"], result["n_train"], result["n_test"]) == ("resnet18_half", 32, 6, 4)
     assert 0 <= result["methods"]["ce"]["acc"] <= 1
-    chosen = decoy.run(dataset="cifar10", data=tmp_path, device="cpu", arch="resnet18", image_size=16, epochs=1, methods=[])
+    chosen = decoy.run(
+        dataset="cifar10", data=tmp_path, device="cpu", arch="resnet18", image_size=16, epochs=1, methods=[]
+    )
     assert (chosen["arch"], chosen["image_size"], chosen["epochs"]) == ("resnet18", 16, 1)  # options given win
     with pytest.raises(ValueError, match="unknown dataset"):
         decoy.run(dataset="imagenet", device="cpu")

@@ -70,6 +70,11 @@ def _load_module(path: str) -> nn.Module:
     return models.load_model(path, device="cpu")
 
 
+def _inference_module(path: str) -> nn.Module:
+    """What the app predicts and explains with: a backbone's batch norms folded into its convolutions."""
+    return models.backbones.fold_batch_norm(_load_module(path))
+
+
 class ImageAdapter:
     task: ClassVar[str] = "image"
     config_class: ClassVar[type] = TrainConfig
@@ -145,7 +150,7 @@ class ImageAdapter:
         return _load_module(path)
 
     def load(self, row: ModelVersion) -> nn.Module:
-        return load(row, _load_module)
+        return load(row, _inference_module)
 
     progress_line = staticmethod(classifier_progress_line)
     result_line = staticmethod(classifier_result_line)
