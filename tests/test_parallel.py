@@ -31,7 +31,7 @@ def test_two_processes_train_what_one_does(demo, method):
     mark_decoys(demo)
     one, v1 = run(demo.project_id, method=method)
     two, v2 = run(demo.project_id, method=method, processes=2)
-    assert "training in 2 processes (CPU, gloo)" in two.log_tail
+    assert "training in 2 processes (CPU, gloo)" in two.log_tail and "trained in 2 processes" in two.log_tail
     assert [r["epoch"] for r in two.history] == [1, 2]
     for a, b in zip(one.history, two.history, strict=True):
         assert b["loss"] == pytest.approx(a["loss"], rel=0.02)
@@ -42,7 +42,7 @@ def test_two_processes_train_what_one_does(demo, method):
 def test_a_worker_started_with_processes_launches_them(demo, monkeypatch):
     monkeypatch.setenv("XIL_PROCESSES", "2")
     job, version = run(demo.project_id, method="none")
-    assert "training in 2 processes" in job.log_tail and version.metrics["test_acc"] > 0.5
+    assert "trained in 2 processes" in job.log_tail and version.metrics["test_acc"] > 0.5
 
 
 def test_text_and_reward_jobs_train_in_two_processes(tmp_path):
@@ -66,7 +66,7 @@ def test_text_and_reward_jobs_train_in_two_processes(tmp_path):
         runs.append(services.get_job(job.id))
     one, two = runs
     assert two.status == "succeeded", two.error
-    assert "training in 2 processes" in two.log_tail
+    assert "trained in 2 processes" in two.log_tail
     assert two.history[0]["loss"] == pytest.approx(one.history[0]["loss"], rel=0.02)
 
     for example in ranking.next_prompts(prompts.id, n=100):
@@ -79,7 +79,7 @@ def test_text_and_reward_jobs_train_in_two_processes(tmp_path):
     services.run_worker(once=True)
     job = services.get_job(job.id)
     assert job.status == "succeeded", job.error
-    assert "training in 2 processes" in job.log_tail and 0 <= job.metrics["pairwise_acc"] <= 1
+    assert "trained in 2 processes" in job.log_tail and 0 <= job.metrics["pairwise_acc"] <= 1
 
 
 def test_cancelling_a_job_in_processes_stops_them_and_leaves_nothing(demo):

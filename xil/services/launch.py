@@ -59,7 +59,8 @@ def train_in_processes(
     command = [
         sys.executable, "-m", "accelerate.commands.launch",
         "--num_processes", str(processes), "--num_machines", "1", "--main_process_port", str(_free_port()),
-        "--mixed_precision", "no", "--dynamo_backend", "no", "--cpu" if on_cpu else "--multi_gpu",
+        "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--multi_gpu",  # torchrun's launcher, on the CPU too (--cpu would start one process); cfg.device picks gloo
         "-m", "xil.services.launch",
     ]  # fmt: skip
     log(f"training in {processes} processes ({'CPU, gloo' if on_cpu else 'GPUs'})")
@@ -92,6 +93,7 @@ def train_in_processes(
             tail = (folder / "output.log").read_text(errors="replace")[-2000:]
             raise RuntimeError(f"the {processes} training processes failed (exit {child.returncode}):\n{tail}")
         result = json.loads((folder / "result.json").read_text())
+        log(f"trained in {result['processes']} processes")  # as many as joined the group, not as asked
         artifact = adapter.load_file(str(storage.absolute(result["model"])), cfg)
         return artifact, result["history"], result["n_feedback"]
     finally:
@@ -137,7 +139,8 @@ def _run(folder: Path) -> None:
     )
     if main:
         rel, *_ = adapter.save(project_id, artifact, cfg)
-        (folder / "result.json").write_text(json.dumps({"model": rel, "history": history, "n_feedback": n_feedback}))
+        result = {"model": rel, "history": history, "n_feedback": n_feedback, "processes": group.world if group else 1}
+        (folder / "result.json").write_text(json.dumps(result))
 
 
 if __name__ == "__main__":
