@@ -20,6 +20,7 @@ done, _ = services.annotation_progress(pid)
 task = services.get_project(pid).task
 Config = services.config_class(pid)
 PROCESSES = "Processes (data-parallel: one per GPU, or CPU processes)"
+MACHINES = "Machines (each runs the processes; a worker on each joins)"
 FEEDBACK = services.feedback_titles()
 feedback = st.radio(
     "Feedback to train on",
@@ -98,7 +99,9 @@ if what == "reward":
             "Max tokens", 16, 1024, RewardConfig.max_length, help=RewardConfig.help("max_length")
         )
         margin = c6.number_input("Margin", 0.0, 10.0, 0.0, help=RewardConfig.help("margin"))
-        processes = st.number_input(PROCESSES, 1, 64, 1, help=RewardConfig.help("processes"))
+        p1, p2 = st.columns(2)
+        processes = p1.number_input(PROCESSES, 1, 64, 1, help=RewardConfig.help("processes"))
+        machines = p2.number_input(MACHINES, 1, 64, 1, help=RewardConfig.help("machines"))
         if st.form_submit_button("Queue reward-model job", type="primary"):
             cfg = RewardConfig(
                 backbone=backbone.strip() or "minilm",
@@ -109,6 +112,7 @@ if what == "reward":
                 margin=float(margin) or None,
                 feedback=feedback,
                 processes=int(processes),
+                machines=int(machines),
             )
             try:
                 st.success(f"Queued job {services.queue_training(pid, cfg, actor=actor).id}.")
@@ -148,7 +152,9 @@ if task != "ranking":  # classifiers: images and texts
         size = b2.number_input("Image size (0: the model's own)", 0, 1024, 0, step=16, help=Config.help("image_size"))
         head_only = b3.checkbox("Train only the head", help=Config.help("train_head_only"))
         image_options = {"weights": weights or None, "image_size": int(size) or None, "train_head_only": head_only}
-    processes = st.number_input(PROCESSES, 1, 64, 1, help=Config.help("processes"))
+    p1, p2 = st.columns(2)
+    processes = p1.number_input(PROCESSES, 1, 64, 1, help=Config.help("processes"))
+    machines = p2.number_input(MACHINES, 1, 64, 1, help=Config.help("machines"))
     lambda_: float | None = None
     if services.uses_lambda(task, method):  # counterexamples and plain training have no penalty weight
         fixed_default = services.default_lambda(task, method, None if task == "text" else arch)
@@ -169,6 +175,7 @@ if task != "ranking":  # classifiers: images and texts
         "lambda_": lambda_,
         "feedback": feedback,
         "processes": int(processes),
+        "machines": int(machines),
     }
     try:  # a config checks itself: say what is wrong with these settings instead of a traceback
         if task == "text":

@@ -105,3 +105,60 @@ def test_cancelling_a_job_in_processes_stops_them_and_leaves_nothing(demo):
     assert done.status == "cancelled" and 1 <= len(done.history) < 200
     assert time.monotonic() - started < 120
     assert list(storage.scratch().glob("job-*")) == []  # the processes' folder is gone
+
+
+def test_a_job_on_two_machines_is_joined_by_a_second_worker(demo):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import PROJECT_ROOT
+    from sqlmodel import select
+
+    from db import Job, session_scope
+    from xil import jobs
+
+    mark_decoys(demo)
+    env = {**os.environ, "XIL_WORKER_ADDRESS": "127.0.0.1"}
+    workers = [  # two machines' workers, as `xil worker` on each (here one host: the same XIL_HOME and database)
+        subprocess.Popen([sys.executable, "-m", "xil.cli", "worker"], env=env, cwd=PROJECT_ROOT, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    try:
+        cfg = TrainConfig(arch="cnn", method="rrr", epochs=2, device="cpu", machines=2)
+        job = services.queue_training(demo.project_id, cfg)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # the job and its second machine's
+            with session_scope() as session:
+                if not session.scalars(select(Job).where(Job.status.in_(["queued", "running"]))).first():
+                    break
+            time.sleep(1)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        logs = [worker.communicate(timeout=60)[1].decode(errors="replace")[-1500:] for worker in workers]
+    job = services.get_job(job.id)
+    assert job.status == "succeeded", f"{job.error}\n{job.log_tail}\n{logs}"
+    assert "trained in 2 processes on 2 machines" in job.log_tail and [r["epoch"] for r in job.history] == [1, 2]
+    with session_scope() as session:
+        machine = session.scalars(select(Job).where(Job.kind == jobs.MACHINE)).one()
+    assert machine.status == "succeeded" and machine.spec["parent"] == job.id and machine.spec["machine_rank"] == 1
+    assert machine.worker != job.worker and machine.id not in [j.id for j in services.list_jobs(demo.project_id)]
+
+
+def test_a_job_on_two_machines_fails_clearly_when_no_other_worker_joins(demo, monkeypatch):
+    from sqlmodel import select
+
+    from db import Job, session_scope
+    from xil import jobs
+
+    monkeypatch.setenv("XIL_MACHINE_WAIT_S", "3")
+    job = services.queue_training(demo.project_id, TrainConfig(arch="cnn", epochs=1, device="cpu", machines=2))
+    services.run_worker(once=True)
+    job = services.get_job(job.id)
+    assert job.status == "failed" and "machine 2 of 2 did not join within 3 s" in job.error
+    with session_scope() as session:
+        machine = session.scalars(select(Job).where(Job.kind == jobs.MACHINE)).one()
+    assert machine.status == "cancelled"  # nobody is left waiting for it

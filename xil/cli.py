@@ -582,6 +582,9 @@ def train(
     head_only: bool = typer.Option(False, "--head-only", help="Fine-tune only a backbone's classifier head."),
     augment: bool = typer.Option(False, "--augment", help="Random crop and flip, marks moved alike (photos)."),
     processes: int = typer.Option(1, min=1, help="Data-parallel processes (accelerate launch; one per GPU)."),
+    machines: int = typer.Option(
+        1, min=1, help="Machines to train on, each running --processes (a worker on each joins the job)."
+    ),
 ) -> None:
     """Queue a training job (run it with `xil worker`)."""
     from xil import services
@@ -599,6 +602,7 @@ def train(
             train_head_only=head_only,
             augment=augment,
             processes=processes,
+            machines=machines,
         )
         job = services.queue_training(project, cfg)
     except ValueError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 from db.engine import default_url, with_driver
@@ -73,6 +74,22 @@ def worker_processes() -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"XIL_PROCESSES must be a whole number, 1 or more, not {raw!r}")
     return int(raw)
+
+
+def worker_address() -> str:
+    """``XIL_WORKER_ADDRESS``: where the other machines of a job spanning several reach this one (its
+    first process); by default the address the host name resolves to."""
+    if address := os.environ.get("XIL_WORKER_ADDRESS", "").strip():
+        return address
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+def machine_wait_s() -> float:
+    """``XIL_MACHINE_WAIT_S``: how long a job spanning machines waits for the others' workers (600)."""
+    return float(os.environ.get("XIL_MACHINE_WAIT_S", "600"))
 
 
 PRECISIONS = ("auto", "float32", "bfloat16")

@@ -1,6 +1,7 @@
 """The job queue: enqueue, claim, heartbeat, cancel, finish; ``xil worker`` runs it."""
 
 from xil.jobs.queue import (
+    MACHINE,
     STALE_AFTER_S,
     JobContext,
     JobLost,
@@ -9,14 +10,17 @@ from xil.jobs.queue import (
     enqueue,
     fail,
     finish,
+    get,
     heartbeat,
     recover_stale,
     release,
 )
-from xil.jobs.worker import run_worker
+from xil.jobs.worker import JobCancelled, run_worker
 
 __all__ = [
+    "MACHINE",
     "STALE_AFTER_S",
+    "JobCancelled",
     "JobContext",
     "JobLost",
     "cancel",
@@ -24,6 +28,7 @@ __all__ = [
     "enqueue",
     "fail",
     "finish",
+    "get",
     "heartbeat",
     "recover_stale",
     "release",

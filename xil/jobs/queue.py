@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlmodel import col
 
 from db import Job, session_scope
@@ -20,6 +20,9 @@ from db.models import utcnow
 STALE_AFTER_S = 60.0
 MAX_ATTEMPTS = 3
 LOG_TAIL_CHARS = 4000
+# A job row that runs one more machine's processes of a job spanning several (``spec["parent"]``):
+# claimed before any other, since a running job waits for it.
+MACHINE = "machine"
 
 
 def enqueue(project_id: int, kind: str, spec: dict) -> Job:
@@ -32,9 +35,10 @@ def enqueue(project_id: int, kind: str, spec: dict) -> Job:
 
 
 def claim(worker: str) -> Job | None:
-    """Atomically take the oldest queued job, or None."""
+    """Atomically take the oldest queued job (a :data:`MACHINE` job first), or None."""
     with session_scope(write=True) as session:
-        oldest = select(Job.id).where(Job.status == "queued").order_by(Job.id).limit(1)
+        first = case((col(Job.kind) == MACHINE, 0), else_=1)
+        oldest = select(Job.id).where(Job.status == "queued").order_by(first, Job.id).limit(1)
         if session.get_bind().dialect.name == "postgresql":
             oldest = oldest.with_for_update(skip_locked=True)
         now = utcnow()
@@ -46,6 +50,11 @@ def claim(worker: str) -> Job | None:
         )
         job_id = session.execute(statement).scalar_one_or_none()
         return session.get(Job, job_id) if job_id is not None else None
+
+
+def get(job_id: int) -> Job | None:
+    with session_scope() as session:
+        return session.get(Job, job_id)
 
 
 class JobLost(Exception):

@@ -29,6 +29,7 @@ class RewardConfig(Settings):
         device: "auto" (CUDA when present, bf16 where it has it: XIL_PRECISION), "cpu" or "cuda".
         processes: data-parallel processes on the worker's machine (one per GPU, or CPU processes),
             launched with Hugging Face Accelerate; 1 trains in the worker itself.
+        machines: machines the job trains on, ``processes`` on each (see the image ``TrainConfig``).
         feedback: which rankings train the model: "all" (each prompt's latest ranking), "accepted" (only
             rankings a reviewer accepted) or "consensus" (per prompt the candidates ordered by their mean
             rank over the annotators).
@@ -48,6 +49,7 @@ class RewardConfig(Settings):
     seed: int = 0
     device: str = "auto"
     processes: int = 1
+    machines: int = 1
     feedback: str = "all"
 
     def __post_init__(self) -> None:
@@ -67,4 +69,4 @@ class RewardConfig(Settings):
         if self.margin is not None and self.margin < 0:
             raise ValueError(f"margin must be 0 or more (None: 0), not {self.margin}")
         check_feedback(self.feedback)
-        check_processes(self.processes)
+        check_processes(self.processes, self.machines)

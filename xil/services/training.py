@@ -115,8 +115,10 @@ def run_job(job: Job, ctx: jobs.JobContext) -> tuple[dict, int]:
     asked = getattr(cfg, "processes", 1)  # the job's own number, else the worker's (xil worker --processes)
     processes = asked if asked > 1 else config.worker_processes()
     try:
-        if processes > 1 and launch.parallel_config(cfg):
-            artifact, history, n_feedback = launch.train_in_processes(job.project_id, cfg, processes, progress, log)
+        if (processes > 1 or getattr(cfg, "machines", 1) > 1) and launch.parallel_config(cfg):
+            artifact, history, n_feedback = launch.train_in_processes(
+                job.project_id, cfg, processes, progress, log, job_id=job.id
+            )
         else:
             artifact, history, n_feedback = adapter.train(job.project_id, cfg, progress, log)
     except Cancelled as exc:
@@ -130,7 +132,7 @@ def run_job(job: Job, ctx: jobs.JobContext) -> tuple[dict, int]:
     return metrics, version.id
 
 
-JOB_HANDLERS = {"train": run_job}
+JOB_HANDLERS = {"train": run_job, jobs.MACHINE: launch.run_machine}
 
 
 def run_worker(once: bool = False, stop: threading.Event | None = None) -> int:
@@ -140,7 +142,12 @@ def run_worker(once: bool = False, stop: threading.Event | None = None) -> int:
 
 def list_jobs(project_id: int, limit: int = 50) -> list[Job]:
     with session_scope() as session:
-        query = select(Job).where(Job.project_id == project_id).order_by(col(Job.id).desc()).limit(limit)
+        query = (  # a job's other machines are part of it, not jobs of their own
+            select(Job)
+            .where(Job.project_id == project_id, col(Job.kind) != jobs.MACHINE)
+            .order_by(col(Job.id).desc())
+            .limit(limit)
+        )
         return list(session.scalars(query))
 
 

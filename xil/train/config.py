@@ -37,6 +37,8 @@ class TrainConfig(Settings):
         processes: data-parallel processes on the worker's machine (its GPUs, or its CPU cores),
             launched with Hugging Face Accelerate; 1 trains in the worker itself (a worker started
             with ``--processes N`` uses N for jobs that leave this at 1).
+        machines: machines the job trains on, ``processes`` on each: the worker that takes it waits
+            for a worker on each other machine (same database and ``XIL_HOME``) to join.
         feedback: which feedback trains the model: "all" (each example's latest judgement), "accepted"
             (only judgements a reviewer accepted) or "consensus" (per example the annotators' majority
             verdict and label, and the marks most of them made; ties leave the example out).
@@ -58,6 +60,7 @@ class TrainConfig(Settings):
     seed: int = 0
     device: str = "auto"
     processes: int = 1
+    machines: int = 1
     feedback: str = "all"
 
     def __post_init__(self) -> None:
@@ -76,7 +79,7 @@ class TrainConfig(Settings):
             raise ValueError(
                 f"{feedback.REGISTRY[self.method].title} needs a convolutional model: it needs the CNN architecture"
             )
-        check_processes(self.processes)
+        check_processes(self.processes, self.machines)
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError(
                 "epochs and batch size must be at least 1, the learning rate positive "
@@ -91,10 +94,11 @@ class TrainConfig(Settings):
 FEEDBACK_SLICES = ("all", "accepted", "consensus")
 
 
-def check_processes(processes) -> None:
-    """A job's data-parallel processes: a whole number, 1 or more."""
-    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
-        raise ValueError(f"processes must be a whole number, 1 or more (got {processes!r})")
+def check_processes(processes, machines=1) -> None:
+    """A job's data-parallel processes per machine and machines: whole numbers, 1 or more."""
+    for name, value in (("processes", processes), ("machines", machines)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a whole number, 1 or more (got {value!r})")
 
 
 def check_feedback(value: str) -> None:

@@ -32,6 +32,7 @@ class TextTrainConfig(Settings):
         device: "auto" (CUDA when present, else the CPU), "cpu", "cuda" or a device such as "cuda:1".
         processes: data-parallel processes on the worker's machine (one per GPU, or CPU processes),
             launched with Hugging Face Accelerate; 1 trains in the worker itself.
+        machines: machines the job trains on, ``processes`` on each (see the image ``TrainConfig``).
         feedback: which feedback trains the model: "all" (each text's latest judgement), "accepted"
             (only judgements a reviewer accepted) or "consensus" (per text the annotators' majority
             verdict and label, and the words most of them marked; ties leave the text out).
@@ -53,6 +54,7 @@ class TextTrainConfig(Settings):
     seed: int = 0
     device: str = "auto"
     processes: int = 1
+    machines: int = 1
     feedback: str = "all"
 
     def __post_init__(self) -> None:
@@ -76,7 +78,7 @@ class TextTrainConfig(Settings):
         if self.ce_copies < 1:
             raise ValueError(f"ce_copies must be at least 1, not {self.ce_copies}")
         check_feedback(self.feedback)
-        check_processes(self.processes)
+        check_processes(self.processes, self.machines)
 
     def epochs_for(self, n_texts: int) -> int:
         """``epochs``, or more where ``n_texts`` give fewer than ``min_steps`` optimiser steps in that many.
