@@ -15,6 +15,7 @@ worker's address (``XIL_WORKER_ADDRESS``) and read the job's folder under the sh
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -129,6 +130,8 @@ def train_in_processes(
             others.append(jobs.enqueue(project_id, jobs.MACHINE, {**machine, "device": cfg.device}).id)
         if others:
             log(f"waiting for {machines - 1} more machine(s) at {address}:{port}: a worker on each joins")
+            if not os.environ.get("XIL_WORKER_ADDRESS") and ipaddress.ip_address(address).is_loopback:
+                log("this host's name resolves to a loopback address: set XIL_WORKER_ADDRESS for other machines")
         child = _launch(folder, processes, machines, 0, address, port)
         seen, last, started = 0, {"epoch": 0, "epochs": 1}, time.monotonic()
         while True:
