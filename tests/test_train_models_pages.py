@@ -228,8 +228,11 @@ def test_image_train_page_queues_a_backbone_with_its_options(demo, tmp_path):
     model = [s for s in at.selectbox if s.label == "Model"][0]
     assert {"ResNet-18", "ConvNeXt-T", "ViT-Ti/16", "Your own (hf:, torchvision:, timm:)"} <= set(model.options)
     model.set_value("resnet18").run()
+    upscaled = [c.value for c in at.caption if "upscaled" in c.value]
+    assert upscaled and "28x28" in upscaled[0] and "train at 28" in upscaled[0]  # the demo's digits
     [size] = [n for n in at.number_input if n.label.startswith("Image size")]
     size.set_value(32).run()
+    assert not [c for c in at.caption if "upscaled" in c.value]
     [head] = [c for c in at.checkbox if c.label == "Train only the head"]
     head.check().run()
     [c for c in at.checkbox if c.label.startswith("Augment")][0].check().run()
