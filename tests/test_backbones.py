@@ -144,7 +144,7 @@ def test_backbone_trains_with_feedback_and_head_only():
     assert train(cfg, data)[1][0]["lambda_"] == 0.5
     assert services.default_lambda("image", "rrr", "resnet18_half") == 1.0
     assert (
-        services.default_lambda("image", "rrr", "mlp") is None
+        services.default_lambda("image", "rrr", "mlp") == 10.0
         and services.default_lambda("image", "hint", "resnet18") is None
     )
     cfg = TrainConfig(method="none", arch="resnet18", image_size=32, epochs=1, batch_size=8, device="cpu")

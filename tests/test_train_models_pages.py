@@ -42,13 +42,16 @@ def test_image_train_page_says_what_will_run_and_locks_automatic_lambda(demo):
     at = open_page(demo.project_id, "train")
     assert at.selectbox[0].value == "rrr"
     [lam] = [n for n in at.number_input if n.label == "Lambda"]
-    assert lam.disabled  # automatic lambda is ticked: the number is not what will run
-    assert any("Will run 30 epochs" in i.value and "automatic lambda" in i.value for i in at.info)
-    [c for c in at.checkbox if c.label == "Automatic lambda"][0].uncheck().run()
+    assert lam.disabled  # the default is ticked: the number is not set by hand
+    assert any("Will run 30 epochs" in i.value and "lambda 10 per marked example" in i.value for i in at.info)
+    [c for c in at.checkbox if c.label == "Default lambda (10)"][0].uncheck().run()
     [lam] = [n for n in at.number_input if n.label == "Lambda"]
     assert not lam.disabled
     lam.set_value(25.0).run()
     assert any("lambda 25." in i.value for i in at.info)
+    at.selectbox[0].set_value("hint").run()  # HINT's lambda is automatic
+    assert any("automatic lambda" in i.value for i in at.info)
+    assert [c for c in at.checkbox if c.label == "Automatic lambda"]
     at.selectbox[0].set_value("ce").run()  # counterexamples: copies, no penalty weight to set
     assert not [n for n in at.number_input if n.label == "Lambda"]
     assert [c.label for c in at.checkbox] == ["Augment: random crop and flip"]  # no lambda to set

@@ -60,9 +60,9 @@ def test_the_automatic_lambda_applies_the_penalty_from_the_first_step(subset, me
 
 
 def test_lambda_scale_and_fixed_lambda_are_honoured(subset):
-    _, default = train(cfg(method="rrr", seed=1), subset)
-    _, scaled = train(cfg(method="rrr", seed=1, lambda_scale=2.0), subset)
-    method_scale = feedback.REGISTRY["rrr"].lambda_scale
+    _, default = train(cfg(method="hint", seed=1), subset)
+    _, scaled = train(cfg(method="hint", seed=1, lambda_scale=2.0), subset)
+    method_scale = feedback.REGISTRY["hint"].lambda_scale
     assert scaled[0]["lambda_"] == pytest.approx(2.0 / method_scale * default[0]["lambda_"], rel=1e-6)
     _, fixed = train(cfg(method="rrr", lambda_=5.0), subset)
     assert [r["lambda_"] for r in fixed] == [5.0, 5.0]
@@ -183,3 +183,18 @@ def test_n_classes_sets_the_model_outputs(subset):
     few.n_classes = 10
     model, _ = train(cfg(method="none", epochs=1), few)
     assert model(few.x[:1]).shape == (1, 10)
+
+
+def test_rrr_weighs_each_marked_example_by_its_fixed_default(subset):
+    # RRR's default is a fixed weight per marked example: over the share of examples with marks
+    rrr = feedback.REGISTRY["rrr"]
+    _, full = train(cfg(method="rrr", epochs=1), subset)
+    assert full[0]["lambda_"] == pytest.approx(
+        rrr.default_lambda / (subset.irrelevant.flatten(1).any(1).float().mean())
+    )
+    quarter = TrainData(subset.x, subset.y, subset.irrelevant * (torch.arange(len(subset.y)) % 4 == 0)[:, None, None])
+    _, sparse = train(cfg(method="rrr", epochs=1, lambda_scale=0.5), quarter)
+    marked = quarter.irrelevant.flatten(1).any(1).float().mean()
+    assert sparse[0]["lambda_"] == pytest.approx(0.5 * rrr.default_lambda / marked)
+    unmarked = TrainData(subset.x, subset.y, torch.zeros_like(subset.irrelevant))
+    assert train(cfg(method="rrr", epochs=1), unmarked)[1][0]["lambda_"] is None

@@ -20,10 +20,12 @@ class FeedbackMethod:
         needs_conv: whether it needs a convolutional model (``arch="cnn"`` or ``"convnet"``), as Grad-CAM
             penalties do.
         lambda_scale: automatic lambda: the penalty is set to this times the cross-entropy of the
-            untrained model (``xil/train/loop.py``); None for a method without a penalty (``augment``).
-        backbone_lambda: when set, ``lambda_=None`` on a backbone (:mod:`xil.models.backbones`) means
-            this fixed weight (times the config's ``lambda_scale`` when it gives one) instead of the
-            automatic one, whose measure on the untrained model does not carry over to it.
+            untrained model (``xil/train/loop.py``); None for a method without a penalty (``augment``)
+            or with a ``default_lambda``.
+        default_lambda: when set, ``lambda_=None`` means this fixed weight per marked example
+            (divided by the share of training examples with marks, times the config's
+            ``lambda_scale`` when it gives one) instead of the automatic one.
+        backbone_lambda: the same on a backbone (:mod:`xil.models.backbones`), when set.
         terms: ``terms(model, x, y, mask) -> (logits, penalty per example (N,))`` for a penalty method.
         augment: ``augment(x, y, mask, generator) -> (x, y)`` for a method that adds examples instead.
     """
@@ -33,6 +35,7 @@ class FeedbackMethod:
     mask: Literal["irrelevant", "relevant"]
     needs_conv: bool
     lambda_scale: float | None
+    default_lambda: float | None = None
     backbone_lambda: float | None = None
     terms: Callable | None = None
     augment: Callable | None = None
@@ -43,12 +46,16 @@ class FeedbackMethod:
 
 def check_method(method) -> None:
     """What image and text feedback methods share: a known mask, exactly one of ``terms`` and
-    ``augment``, and a positive ``lambda_scale`` exactly when there is a penalty."""
+    ``augment``, and a weight (a ``lambda_scale`` or a ``default_lambda``) exactly when there is a
+    penalty."""
     if method.mask not in MASKS:
         raise ValueError(f"{method.name}: mask must be one of {MASKS}, not {method.mask!r}")
     if (method.terms is None) == (method.augment is None):
         raise ValueError(f"{method.name}: give exactly one of terms (a penalty) and augment (new examples)")
-    if (method.terms is None) != (method.lambda_scale is None):
-        raise ValueError(f"{method.name}: a penalty method needs a lambda_scale; an augmenting one has none")
+    weighted = method.lambda_scale is not None or method.default_lambda is not None
+    if (method.terms is None) == weighted:
+        raise ValueError(
+            f"{method.name}: a penalty method needs a lambda_scale or a default_lambda; an augmenting one has none"
+        )
     if method.lambda_scale is not None and method.lambda_scale <= 0:
         raise ValueError(f"{method.name}: lambda_scale must be positive")

