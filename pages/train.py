@@ -151,11 +151,12 @@ if task != "ranking":  # classifiers: images and texts
         weights = b1.text_input("Weights file (optional)", "", help=Config.help("weights")).strip()
         size = b2.number_input("Image size (0: the model's own)", 0, 1024, 0, step=16, help=Config.help("image_size"))
         _, height, width = services.dataset(pid).shape
-        if not size and max(height, width) < 224:  # a built-in backbone's own size; others' are about it
+        side = max(height, width)
+        if not size and side < 224:  # a built-in backbone's own size; others' are about it
             st.caption(
                 f"These images are {width}x{height} pixels and the model's own input size is about 224: each is "
-                f"upscaled, about {(224 / max(height, width)) ** 2:.0f}x the work of training at their size. "
-                f"A model without pretrained weights can train at {max(height, width)}: set Image size."
+                f"upscaled, about {(224 / side) ** 2:.0f}x the work of training at their size. "
+                f"A model without pretrained weights can train at {side}: set Image size."
             )
         head_only = b3.checkbox("Train only the head", help=Config.help("train_head_only"))
         image_options = {"weights": weights or None, "image_size": int(size) or None, "train_head_only": head_only}

@@ -43,6 +43,11 @@ class FeedbackMethod:
     def __post_init__(self) -> None:
         check_method(self)
 
+    def fixed_lambda(self, backbone: bool) -> float | None:
+        """The fixed weight per marked example this method uses when a job gives none (None: the
+        automatic rule): ``backbone_lambda`` on a backbone where it has one, else ``default_lambda``."""
+        return self.backbone_lambda if backbone and self.backbone_lambda is not None else self.default_lambda
+
 
 def check_method(method) -> None:
     """What image and text feedback methods share: a known mask, exactly one of ``terms`` and

@@ -158,9 +158,7 @@ def default_weight(
     (``default_lambda``, or ``backbone_lambda`` on a backbone) over the share of examples with marks,
     else the automatic rule; times the config's ``lambda_scale`` (for the automatic rule: instead of
     the method's multiple). None when no example is marked (the penalty is zero anyway)."""
-    fixed = method.default_lambda
-    if method.backbone_lambda is not None and isinstance(model, models.backbones.Backbone):
-        fixed = method.backbone_lambda
+    fixed = method.fixed_lambda(backbone=isinstance(model, models.backbones.Backbone))
     if fixed is not None:
         share = len(marked_rows(mask)) / len(x)
         return None if share == 0 else fixed * (cfg.lambda_scale or 1.0) / share
