@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 from xil import explain, feedback, models, services
+from xil.bench import decoy
 from xil.models import backbones
 from xil.models.io import load_model, model_bytes
 from xil.train import TrainConfig, TrainData, train
@@ -135,11 +136,17 @@ def test_backbone_trains_with_feedback_and_head_only():
     mask[:, :4, :4] = 1
     data = TrainData(x, y, irrelevant=mask, relevant=1 - mask)
     for method in ("rrr", "rrr_g", "ce"):
-        cfg = TrainConfig(method=method, arch="resnet18", image_size=32, epochs=1, batch_size=8, device="cpu")
+        size = 128 if method == "rrr_g" else 32  # a ResNet's map: 4x4 cells at 128 pixels, 2x2 at 32
+        cfg = TrainConfig(method=method, arch="resnet18", image_size=size, epochs=1, batch_size=8, device="cpu")
         _, history = train(cfg, data)
         assert history[0]["loss"] == history[0]["loss"], method  # finite
         if method == "rrr":  # a backbone's RRR weight is fixed: the automatic rule's measure does not carry over
             assert history[0]["lambda_"] == feedback.REGISTRY["rrr"].backbone_lambda == 1.0
+    coarse = TrainConfig(method="rrr_g", arch="resnet18", image_size=32, epochs=1, batch_size=8, device="cpu")
+    with pytest.raises(ValueError, match="2x2 map for 32x32 images: too coarse"):
+        train(coarse, data)
+    assert "too coarse" in decoy.skip_reason("rrr_g", "resnet18_half", (3, 32, 32), 32)
+    assert decoy.skip_reason("rrr_g", "resnet18_half", (3, 32, 32), 128) is None
     cfg = TrainConfig(method="rrr", arch="resnet18_half", image_size=32, epochs=1, device="cpu", lambda_scale=0.5)
     assert train(cfg, data)[1][0]["lambda_"] == 0.5
     assert services.default_lambda("image", "rrr", "resnet18_half") == 1.0

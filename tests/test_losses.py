@@ -9,7 +9,7 @@ from torch import nn
 
 from xil import feedback
 from xil.feedback import counterexamples, hint, rrr, rrr_gradcam
-from xil.feedback.attributions import hires_cam, receptive_mask
+from xil.feedback.attributions import check_map, hires_cam, reach
 from xil.models import SmallCNN
 
 K = 3  # classes of the tiny linear model
@@ -180,27 +180,30 @@ def test_rrr_g_is_zero_with_an_empty_mask(cnn_batch):
     assert torch.equal(penalty.detach(), torch.zeros(4))
 
 
-def test_rrr_g_with_full_mask_equals_sum_of_squared_normalised_hires_cam(cnn_batch):
+def test_rrr_g_is_the_share_of_the_absolute_hires_cam_on_the_cells_the_marks_reach(cnn_batch):
     from captum.attr import LayerGradientXActivation
 
     model, x, y = cnn_batch
-    logits, penalty = rrr_gradcam.terms(model, x, y, torch.ones(4, 8, 8))
-    assert penalty.sum().item() > 0
+    corner = torch.zeros(4, 8, 8)
+    corner[:, 0, 0] = 1.0  # one corner pixel reaches 2x2 of the layer's 4x4 cells
+    logits, penalty = rrr_gradcam.terms(model, x, y, corner)
     # an independent HiResCAM (captum's gradient x activation at the layer, summed over channels):
-    # predicted class, no ReLU, at the layer's resolution (a full mask reaches every cell),
-    # min-max scaled
+    # predicted class, no ReLU, at the layer's resolution
     predicted = logits.argmax(1)
     cam = LayerGradientXActivation(model, model.conv_layer).attribute(x, target=predicted).sum(1).detach()
     assert cam.shape == (4, 4, 4)
-    cam = cam - cam.flatten(1).amin(dim=1)[:, None, None]
-    cam = cam / (cam.flatten(1).amax(dim=1)[:, None, None] + 1e-6)
-    expected = cam.pow(2).flatten(1).sum(dim=1)
-    torch.testing.assert_close(penalty.detach(), expected, rtol=1e-4, atol=1e-5)
+    weights = reach(model, x, corner)
+    assert (weights[:, 2:] == 0).all() and (weights[:, :, 2:] == 0).all() and (weights[:, :2, :2] > 0).all()
+    expected = (weights * cam.abs()).flatten(1).sum(1) / cam.abs().flatten(1).sum(1)
+    torch.testing.assert_close(penalty.detach(), expected, rtol=1e-4, atol=1e-6)
+    assert ((penalty > 0) & (penalty < 1)).all()
 
 
 def test_rrr_g_penalty_gradient_reaches_parameters(cnn_batch):
     model, x, y = cnn_batch
-    _, penalty = rrr_gradcam.terms(model, x, y, torch.ones(4, 8, 8))
+    corner = torch.zeros(4, 8, 8)
+    corner[:, :2, :2] = 1.0  # a share of the map, not all of it (whose share is 1 whatever the weights)
+    _, penalty = rrr_gradcam.terms(model, x, y, corner)
     penalty.sum().backward()
     for name in ("features.0.weight", "features.3.weight", "head.2.weight"):
         grad = dict(model.named_parameters())[name].grad
@@ -290,8 +293,8 @@ def test_rrr_g_penalises_a_negative_decoy_attribution_without_relu():
     decoy[0, 0, 0] = 1.0
     logits, penalty = rrr_gradcam.terms(model, x, torch.tensor([1]), decoy)  # y=1, predicted 0
     assert logits.argmax(1).item() == 0
-    # min-max: (-1 - -2) / (1 - -2) = 1/3 at the decoy; a ReLU'd map would read 0 there
-    torch.testing.assert_close(penalty.detach(), torch.tensor([(1 / 3) ** 2]), rtol=1e-4, atol=1e-6)
+    # |map|: 1 at the decoy of 14 x 1 + 1 + 2 = 17 in all; a ReLU'd map would read 0 there
+    torch.testing.assert_close(penalty.detach(), torch.tensor([1 / 17]), rtol=1e-4, atol=1e-6)
 
 
 def test_rrr_g_uses_the_predicted_class_not_the_label():
@@ -304,11 +307,11 @@ def test_rrr_g_uses_the_predicted_class_not_the_label():
     torch.testing.assert_close(as_label_0, as_label_1)  # the label does not matter
 
 
-@pytest.mark.parametrize("arch,side,reach", [("cnn", 14, 4), ("convnet", 8, 2)])
-def test_rrr_g_marks_every_cell_a_swatch_reaches(arch, side, reach):
+@pytest.mark.parametrize("arch,side,reached", [("cnn", 14, 4), ("convnet", 8, 2)])
+def test_rrr_g_weighs_every_cell_a_swatch_reaches(arch, side, reached):
     from xil import models
 
-    # side: the layer's resolution; reach: how many cells a 4x4 corner swatch reaches per side
+    # side: the layer's resolution; reached: how many cells a 4x4 corner swatch reaches per side
     torch.manual_seed(0)
     model = models.build(arch, (1, 28, 28), 10)
     mask = torch.zeros(2, 28, 28)
@@ -316,13 +319,15 @@ def test_rrr_g_marks_every_cell_a_swatch_reaches(arch, side, reach):
     x = torch.rand(2, 1, 28, 28)
     # SmallCNN: 3x3 conv, 2x2 pool, 3x3 conv: pixels 0-3 reach cells 0-3 of 14; SimpleConvNet: 5x5 conv
     # (no padding), pool, 5x5 conv: cells 0-1 of 8. A downsampled mask would cover 2 and 1 (or part).
-    expected = torch.zeros(2, side, side)
-    expected[0, :reach, :reach] = 1.0
+    expected = torch.zeros(2, side, side, dtype=torch.bool)
+    expected[0, :reached, :reached] = True
     model.train()
-    assert torch.equal(receptive_mask(model, x, mask), expected)
+    weights = reach(model, x, mask)
+    assert torch.equal(weights > 0, expected)
+    assert weights[0].max().item() == 1.0 and (weights <= 1).all()  # scaled to the most-reached cell
     assert model.training  # measured in eval mode, the mode restored
     x[0, 0, :4, :4] = 0.5  # a mid-grey swatch is found as well (set to 0 and to 1, not inverted)
-    assert torch.equal(receptive_mask(model, x, mask), expected)
+    assert torch.equal(reach(model, x, mask) > 0, expected)
     assert hires_cam(model, x)[1].shape == (2, side, side)
     _, penalty = rrr_gradcam.terms(model, x, torch.tensor([0, 1]), mask)
     assert penalty.shape == (2,) and penalty[0].item() > 0 and penalty[1].item() == 0.0

@@ -19,6 +19,7 @@ import torch
 from xil import config, data, feedback, models
 from xil.data import ImageDataset
 from xil.data.cifar import decoy_cifar10
+from xil.feedback.attributions import check_map
 from xil.train import TrainConfig, TrainData, evaluate, train
 
 DEFAULT_EPOCHS = {"mlp": 64, "cnn": 30, "convnet": 30}
@@ -72,9 +73,17 @@ def prepare(dataset: str, folder: Path | None, per_class: tuple | None = None) -
     )
 
 
-def skip_reason(method: str, arch: str) -> str | None:
-    if feedback.REGISTRY.lookup(method).needs_conv and models.lookup(arch).conv is False:
+def skip_reason(method: str, arch: str, shape: tuple | None = None, image_size: int | None = None) -> str | None:
+    """Why ``method`` cannot train ``arch`` (on images of ``shape``, resized to ``image_size``), or None."""
+    if not feedback.REGISTRY.lookup(method).needs_conv:
+        return None
+    if models.lookup(arch).conv is False:
         return f"{feedback.REGISTRY[method].title} needs a convolutional --arch"
+    if shape is not None:
+        try:
+            check_map(models.build(arch, shape, 10, image_size=image_size), torch.zeros(1, *shape))
+        except ValueError as e:
+            return str(e)
     return None
 
 
@@ -211,7 +220,7 @@ def _run_seed(
         "methods": {},
     }
     for method in methods:
-        if reason := skip_reason(method, arch):
+        if reason := skip_reason(method, arch, tuple(train_data.x.shape[1:]), image_size):
             result["methods"][method] = {"skipped": reason}
             continue
         result["methods"][method] = _run(with_(method=method), train_data, test, test_decoys)

@@ -46,15 +46,19 @@ def hires_cam(model: nn.Module, x: Tensor, target: Tensor | None = None) -> tupl
     return logits, (grad * activations).sum(dim=1)
 
 
-def receptive_mask(model: nn.Module, x: Tensor, mask: Tensor) -> Tensor:
-    """``(N, h, w)``: 1 at the cells of ``model.conv_layer`` whose activations differ between ``x`` with
-    the marked pixels set to 0 and with them set to 1, 0 elsewhere; no gradient.
+def reach(model: nn.Module, x: Tensor, mask: Tensor) -> Tensor:
+    """``(N, h, w)`` in [0, 1]: how strongly the marked pixels reach each cell of ``model.conv_layer``,
+    the largest change of its activations between ``x`` with the marked pixels set to 0 and set to 1,
+    over the example's largest change (0 for an example without marks, and where the change is
+    rounding, not a dependence); no gradient.
 
-    These are the cells through which the marked pixels can reach the prediction. A mask downsampled
-    to the layer's resolution covers fewer: a 4x4 corner swatch is 2x2 cells of the small CNN's 14x14
-    map, but its 3x3 convolutions carry it into 4x4, and a penalty on the 2x2 leaves the model the
-    rest to keep using the swatch through. Two forward passes in eval mode (dropout would change every
-    cell; batch norm would mix the examples and update its statistics)."""
+    A mask downsampled to the layer's resolution covers too few cells: a 4x4 corner swatch is 2x2 cells
+    of the small CNN's 14x14 map, but its 3x3 convolutions carry it into 4x4, and a penalty on the 2x2
+    leaves the model the rest to keep using the swatch through. A 0/1 mask of every cell the marks
+    change covers too many in a deep network: in a ResNet the change is nonzero in 48 of the 49 cells
+    at 224 pixels, though it falls to under 1% of its peak across the map. Two forward passes in eval
+    mode (dropout would change every cell; batch norm would mix the examples and update its
+    statistics)."""
     was_training = model.training
     model.eval()
     try:
@@ -66,13 +70,37 @@ def receptive_mask(model: nn.Module, x: Tensor, mask: Tensor) -> Tensor:
         model.train(was_training)
     change = (before - after).abs().amax(dim=1)
     tolerance = 1e-4 * before.abs().amax().clamp_min(1e-6)  # rounding, not a dependence
-    return (change > tolerance).to(x.dtype)
+    change = torch.where(change > tolerance, change, torch.zeros_like(change))
+    return (change / change.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]).to(x.dtype)
 
 
-def minmax(maps: Tensor, eps: float = 1e-6) -> Tensor:
-    """Scale each map to [0, 1]: ``(m - min m) / (max m - min m + eps)`` (differentiably; the typology's
-    ``norm_saliencies_fast``)."""
-    flat = maps.flatten(1)
-    low = flat.amin(dim=1, keepdim=True)
-    shifted = flat - low
-    return (shifted / (shifted.amax(dim=1, keepdim=True) + eps)).view_as(maps)
+MIN_MAP_SIDE = 4  # cells per side of a map a penalty on it can tell a marked region from the rest
+
+
+def check_map(model: nn.Module, x: Tensor) -> None:
+    """Refuse a model whose ``conv_layer`` map, for inputs like ``x`` (one example is enough), is
+    narrower than :data:`MIN_MAP_SIDE` cells: every cell of a 2x2 map sees a quarter of the image, so
+    the marks reach all of them and a penalty on the map cannot move off them (measured: RRR-G on
+    Decoy-CIFAR-10 with a ResNet at 32 pixels, whose map is 2x2, left the decoy where it was)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            _, activations = _conv_activations(model, x[:1])
+    finally:
+        model.train(was_training)
+    h, w = activations.shape[-2:]
+    if min(h, w) < MIN_MAP_SIDE:
+        raise ValueError(
+            f"this model's last convolution gives a {h}x{w} map for {x.shape[-2]}x{x.shape[-1]} images: too coarse "
+            f"to tell marked regions from the rest (at least {MIN_MAP_SIDE}x{MIN_MAP_SIDE} cells). "
+            "Train at a larger image size, or use a method on the input (RRR, HINT, counterexamples)."
+        )
+
+
+def share_in(attribution: Tensor, region: Tensor) -> Tensor:
+    """``(N,)``: the share of each example's attribution (non-negative, ``(N, h, w)``) that lies in
+    ``region`` (``(N, h, w)``, 0 to 1); 0 where an example has no attribution at all. Differentiable;
+    scale-free, so a model cannot lower it by shrinking every attribution, only by moving it."""
+    inside = (attribution * region).flatten(1).sum(dim=1)
+    return inside / attribution.flatten(1).sum(dim=1).clamp_min(1e-12)

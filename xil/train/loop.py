@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from xil import config as xil_config
 from xil import feedback, models
 from xil.precision import autocast
+from xil.feedback.attributions import check_map
 from xil.train import parallel
 from xil.train.augment import crop_and_flip
 from xil.train.config import TrainConfig
@@ -84,6 +85,8 @@ def train(
     else:
         x, y = data.x.to(device), data.y.to(device)
         mask = data.mask_for(method).to(device) if method is not None else None
+    if method is not None and method.needs_conv:
+        check_map(model, take(x, torch.arange(1), device))
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     lam = cfg.lambda_
