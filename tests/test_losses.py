@@ -510,3 +510,21 @@ def test_bench_efficiency_gives_one_curve_per_method_with_one_entry_per_n():
     assert "skipped" in result["methods"]["rrr_g"]  # the MLP has no convolution
     with pytest.raises(ValueError, match="seeds"):
         efficiency.run(dataset="digits", seeds=0)
+
+
+def test_check_map_refuses_a_map_too_coarse_to_tell_the_marks_from_the_rest():
+    class ConvPool(nn.Module):  # a strided convolution, then global average pooling: any input size
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv_layer = nn.Conv2d(1, 2, 3, stride=2, padding=1)
+            self.fc = nn.Linear(2, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(self.conv_layer(x).mean(dim=(2, 3)))
+
+    model = ConvPool()
+    check_map(model, torch.rand(2, 1, 8, 8))  # 8x8 images: a 4x4 map
+    model.train()
+    with pytest.raises(ValueError, match="2x2 map for 4x4 images: too coarse"):
+        check_map(model, torch.rand(2, 1, 4, 4))
+    assert model.training  # looked at in eval mode, the mode restored

@@ -71,7 +71,7 @@ def _run_seed(
         "methods": {},
     }
     for method in methods:
-        if reason := skip_reason(method, arch):
+        if reason := skip_reason(method, arch, tuple(p.train.x.shape[1:])):
             result["methods"][method] = {"skipped": reason}
             continue
         curve = {"acc": [], "wr": [], "lambda": []}

@@ -32,8 +32,8 @@ from torch import Tensor, nn
 
 from xil import config as xil_config
 from xil import feedback, models
-from xil.precision import autocast
 from xil.feedback.attributions import check_map
+from xil.precision import autocast
 from xil.train import parallel
 from xil.train.augment import crop_and_flip
 from xil.train.config import TrainConfig
