@@ -30,6 +30,18 @@ def _conv_activations(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
     return logits, captured[0]
 
 
+def _eval_activations(model: nn.Module, x: Tensor) -> Tensor:
+    """Activations at ``model.conv_layer`` in eval mode without gradients (dropout would change every
+    cell; batch norm would mix the examples and update its statistics); the model's mode restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return _conv_activations(model, x)[1]
+    finally:
+        model.train(was_training)
+
+
 def hires_cam(model: nn.Module, x: Tensor, target: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """``(logits, HiResCAM (N, h, w))`` at ``model.conv_layer`` with the graph kept: the target logit's
     gradient times the activations cell by cell, summed over channels (Draelos and Carin 2020; captum's
@@ -57,17 +69,10 @@ def reach(model: nn.Module, x: Tensor, mask: Tensor) -> Tensor:
     leaves the model the rest to keep using the swatch through. A 0/1 mask of every cell the marks
     change covers too many in a deep network: in a ResNet the change is nonzero in 48 of the 49 cells
     at 224 pixels, though it falls to under 1% of its peak across the map. Two forward passes in eval
-    mode (dropout would change every cell; batch norm would mix the examples and update its
-    statistics)."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            marked = mask[:, None].to(x.dtype)
-            _, before = _conv_activations(model, x * (1 - marked))
-            _, after = _conv_activations(model, x * (1 - marked) + marked)
-    finally:
-        model.train(was_training)
+    mode."""
+    marked = mask[:, None].to(x.dtype)
+    before = _eval_activations(model, x * (1 - marked))
+    after = _eval_activations(model, x * (1 - marked) + marked)
     change = (before - after).abs().amax(dim=1)
     tolerance = 1e-4 * before.abs().amax().clamp_min(1e-6)  # rounding, not a dependence
     change = torch.where(change > tolerance, change, torch.zeros_like(change))
@@ -82,14 +87,7 @@ def check_map(model: nn.Module, x: Tensor) -> None:
     narrower than :data:`MIN_MAP_SIDE` cells: every cell of a 2x2 map sees a quarter of the image, so
     the marks reach all of them and a penalty on the map cannot move off them (measured: RRR-G on
     Decoy-CIFAR-10 with a ResNet at 32 pixels, whose map is 2x2, left the decoy where it was)."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            _, activations = _conv_activations(model, x[:1])
-    finally:
-        model.train(was_training)
-    h, w = activations.shape[-2:]
+    h, w = _eval_activations(model, x[:1]).shape[-2:]
     if min(h, w) < MIN_MAP_SIDE:
         raise ValueError(
             f"this model's last convolution gives a {h}x{w} map for {x.shape[-2]}x{x.shape[-1]} images: too coarse "
