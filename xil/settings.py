@@ -63,3 +63,19 @@ class Settings:
         if unknown:
             raise ValueError(f"unknown {cls.KIND} settings: {sorted(unknown)}")
         return cls(**data)
+
+
+FEEDBACK_SLICES = ("all", "accepted", "consensus")
+
+
+def check_processes(processes, machines=1) -> None:
+    """A job's data-parallel processes per machine and machines: whole numbers, 1 or more."""
+    for name, value in (("processes", processes), ("machines", machines)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a whole number, 1 or more (got {value!r})")
+
+
+def check_feedback(value: str) -> None:
+    """What every trainable config shares: the slice of the feedback it trains on."""
+    if value not in FEEDBACK_SLICES:
+        raise ValueError(f"feedback must be one of {', '.join(FEEDBACK_SLICES)}, not {value!r}")

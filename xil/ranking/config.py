@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from xil.settings import Settings
+from xil.settings import Settings, check_feedback, check_processes
 
 MIN_LENGTH = 16  # tokens per (prompt, response) input: fewer leave no room for the response
 
@@ -53,8 +53,6 @@ class RewardConfig(Settings):
     feedback: str = "all"
 
     def __post_init__(self) -> None:
-        from xil.train.config import check_feedback, check_processes
-
         if self.epochs < 1 or self.batch_prompts < 1 or self.lr <= 0:
             raise ValueError(
                 "epochs and prompts per batch must be at least 1, the learning rate positive "

@@ -27,7 +27,7 @@ import torch
 from xil import config as xil_config
 from xil.precision import native_bfloat16
 from xil.ranking.generate import load_causal_lm
-from xil.settings import Settings
+from xil.settings import Settings, check_feedback
 from xil.train.loop import Cancelled
 
 GENERATOR_FILE = "generator.json"  # in a saved version's folder: its base model and whether it is an adapter
@@ -77,8 +77,6 @@ class PreferenceTuningConfig(Settings):
     chat_template: bool = False
 
     def __post_init__(self) -> None:
-        from xil.train.config import check_feedback
-
         if self.epochs < 1 or self.batch_size < 1 or self.lora_rank < 1 or self.lora_alpha < 1:
             raise ValueError("epochs, batch_size, lora_rank and lora_alpha must be at least 1")
         if self.sft_weight < 0:

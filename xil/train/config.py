@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xil.settings import Settings
+from xil.settings import Settings, check_feedback, check_processes
 
 
 @dataclass
@@ -90,22 +90,6 @@ class TrainConfig(Settings):
         if self.ce_copies < 1:
             raise ValueError(f"ce_copies must be at least 1, not {self.ce_copies}")
         check_feedback(self.feedback)
-
-
-FEEDBACK_SLICES = ("all", "accepted", "consensus")
-
-
-def check_processes(processes, machines=1) -> None:
-    """A job's data-parallel processes per machine and machines: whole numbers, 1 or more."""
-    for name, value in (("processes", processes), ("machines", machines)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a whole number, 1 or more (got {value!r})")
-
-
-def check_feedback(value: str) -> None:
-    """What every trainable config shares: the slice of the feedback it trains on."""
-    if value not in FEEDBACK_SLICES:
-        raise ValueError(f"feedback must be one of {', '.join(FEEDBACK_SLICES)}, not {value!r}")
 
 
 def check_penalty(cfg) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xil.settings import Settings
+from xil.settings import Settings, check_feedback, check_processes
+from xil.train.config import check_penalty
 
 
 @dataclass
@@ -59,7 +60,6 @@ class TextTrainConfig(Settings):
 
     def __post_init__(self) -> None:
         from xil.feedback.text import REGISTRY
-        from xil.train.config import check_feedback, check_penalty, check_processes
 
         if self.method != "none" and self.method not in REGISTRY:
             raise ValueError(
