@@ -190,6 +190,7 @@ if task != "ranking":  # classifiers: images and texts
             cfg = Config(backbone=backbone.strip() or "minilm", max_length=int(max_length), **common)
         else:
             cfg = Config(arch=arch, augment=augment, **image_options, **common)
+        services.check_training(pid, cfg)  # what needs the project: its images' size, paths
     except ValueError as exc:
         st.error(ui.md(str(exc)))
         cfg = None

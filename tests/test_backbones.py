@@ -143,7 +143,7 @@ def test_backbone_trains_with_feedback_and_head_only():
         if method == "rrr":  # a backbone's RRR weight is fixed: the automatic rule's measure does not carry over
             assert history[0]["lambda_"] == feedback.REGISTRY["rrr"].backbone_lambda == 1.0
     coarse = TrainConfig(method="rrr_g", arch="resnet18", image_size=32, epochs=1, batch_size=8, device="cpu")
-    with pytest.raises(ValueError, match="2x2 map for 32x32 images: too coarse"):
+    with pytest.raises(ValueError, match="2x2 map at 32x32 pixels: too coarse"):
         train(coarse, data)
     assert "too coarse" in decoy.skip_reason("rrr_g", "resnet18_half", (3, 32, 32), 32)
     assert decoy.skip_reason("rrr_g", "resnet18_half", (3, 32, 32), 128) is None

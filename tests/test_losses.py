@@ -525,6 +525,6 @@ def test_check_map_refuses_a_map_too_coarse_to_tell_the_marks_from_the_rest():
     model = ConvPool()
     check_map(model, torch.rand(2, 1, 8, 8))  # 8x8 images: a 4x4 map
     model.train()
-    with pytest.raises(ValueError, match="2x2 map for 4x4 images: too coarse"):
+    with pytest.raises(ValueError, match="2x2 map at 4x4 pixels: too coarse"):
         check_map(model, torch.rand(2, 1, 4, 4))
     assert model.training  # looked at in eval mode, the mode restored

@@ -241,9 +241,8 @@ def test_image_train_page_queues_a_backbone_with_its_options(demo, tmp_path):
     [c for c in at.checkbox if c.label.startswith("Augment")][0].check().run()
     [weights] = [t for t in at.text_input if t.label.startswith("Weights file")]
     weights.set_value(str(tmp_path / "missing.safetensors")).run()
-    [b for b in at.button if b.label == "Queue training job"][0].click().run()
     assert any("outside the data folders" in e.value or "not found" in e.value for e in at.error)
-    assert not services.list_jobs(demo.project_id)
+    assert [b for b in at.button if b.label == "Queue training job"][0].disabled  # said before queuing
     [weights] = [t for t in at.text_input if t.label.startswith("Weights file")]
     weights.set_value("").run()
     [b for b in at.button if b.label == "Queue training job"][0].click().run()
@@ -256,6 +255,22 @@ def test_image_train_page_queues_a_backbone_with_its_options(demo, tmp_path):
         None,
     )
     assert config["augment"] is True
+
+
+def test_image_train_page_refuses_rrr_g_on_a_map_too_coarse_before_queuing(demo):
+    at = open_page(demo.project_id, "train")
+    [s for s in at.selectbox if s.label == "Method"][0].set_value("rrr_g").run()
+    [s for s in at.selectbox if s.label == "Model"][0].set_value("resnet18_half").run()
+    [size] = [n for n in at.number_input if n.label.startswith("Image size")]
+    size.set_value(64).run()  # a ResNet's last stage: 2x2 cells at 64 pixels
+    assert any("2x2 map at 64x64 pixels: too coarse" in e.value.replace("\\", "") for e in at.error)
+    [queue] = [b for b in at.button if b.label == "Queue training job"]
+    assert queue.disabled
+    size.set_value(128).run()  # 4x4 cells
+    assert not at.error
+    [b for b in at.button if b.label == "Queue training job"][0].click().run()
+    [job] = services.list_jobs(demo.project_id)
+    assert (job.spec["config"]["method"], job.spec["config"]["image_size"]) == ("rrr_g", 128)
 
 
 def test_image_train_page_takes_your_own_model_by_name(demo):

@@ -19,8 +19,7 @@ import torch
 from xil import config, data, feedback, models
 from xil.data import ImageDataset
 from xil.data.cifar import decoy_cifar10
-from xil.feedback.attributions import check_map
-from xil.train import TrainConfig, TrainData, evaluate, train
+from xil.train import TrainConfig, TrainData, coarse_map, evaluate, train
 
 DEFAULT_EPOCHS = {"mlp": 64, "cnn": 30, "convnet": 30}
 BACKBONE_EPOCHS = 15
@@ -79,12 +78,7 @@ def skip_reason(method: str, arch: str, shape: tuple | None = None, image_size: 
         return None
     if models.lookup(arch).conv is False:
         return f"{feedback.REGISTRY[method].title} needs a convolutional --arch"
-    if shape is not None:
-        try:
-            check_map(models.build(arch, shape, 10, image_size=image_size), torch.zeros(1, *shape))
-        except ValueError as e:
-            return str(e)
-    return None
+    return coarse_map(method, arch, tuple(shape), image_size) if shape is not None else None
 
 
 def _run(cfg: TrainConfig, d: TrainData, test: tuple, decoy_masks: np.ndarray) -> dict:

@@ -89,8 +89,10 @@ def check_map(model: nn.Module, x: Tensor) -> None:
     Decoy-CIFAR-10 with a ResNet at 32 pixels, whose map is 2x2, left the decoy where it was)."""
     h, w = _eval_activations(model, x[:1]).shape[-2:]
     if min(h, w) < MIN_MAP_SIDE:
+        spec = getattr(model, "spec", None)  # a backbone resizes the images to its input size first
+        height, width = spec.input_size if spec is not None else x.shape[-2:]
         raise ValueError(
-            f"this model's last convolution gives a {h}x{w} map for {x.shape[-2]}x{x.shape[-1]} images: too coarse "
+            f"this model's last convolution gives a {h}x{w} map at {height}x{width} pixels: too coarse "
             f"to tell marked regions from the rest (at least {MIN_MAP_SIDE}x{MIN_MAP_SIDE} cells). "
             "Train at a larger image size, or use a method on the input (RRR, HINT, counterexamples)."
         )

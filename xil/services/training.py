@@ -33,12 +33,12 @@ def feedback_titles() -> dict[str, str]:
     return dict(FEEDBACK_TITLES)
 
 
-def queue_training(project_id: int, cfg, actor: Actor | None = None) -> Job:
-    """Validate the settings and queue a training job; errors are raised before anything is stored.
-    A backbone named by a local path (``hf:FOLDER`` for images) and a weights file must lie inside the
-    data folders the operator allowed. Needs the train permission; the job's config records which
-    feedback it trains on (``cfg.feedback``)."""
-    require(actor, project_id, "train")
+def check_training(project_id: int, cfg) -> None:
+    """What a config cannot check on its own, raised as ValueError before a job is queued (the Train
+    page shows it while the settings change): a backbone named by a local path (``hf:FOLDER`` for
+    images) and a weights file must lie inside the data folders the operator allowed; the config must
+    suit the project's task, and its adapter checks the rest (an image model's map too coarse for
+    RRR-G, a ranking project without rankings)."""
     backbone = (
         getattr(cfg, "backbone", "") or getattr(cfg, "generator", "") or getattr(cfg, "arch", "").removeprefix("hf:")
     )
@@ -53,6 +53,14 @@ def queue_training(project_id: int, cfg, actor: Actor | None = None) -> Job:
             f"a {adapter.task} project trains with {' or '.join(c.__name__ for c in adapter.config_classes)}"
         )
     adapter.check(project_id, cfg)
+
+
+def queue_training(project_id: int, cfg, actor: Actor | None = None) -> Job:
+    """Validate the settings (:func:`check_training`) and queue a training job; errors are raised before
+    anything is stored. Needs the train permission; the job's config records which feedback it trains
+    on (``cfg.feedback``)."""
+    require(actor, project_id, "train")
+    check_training(project_id, cfg)
     parent = latest_model_version(project_id, getattr(cfg, "VERSION_METHOD", None))  # its own lineage
     spec = {"config": cfg.to_dict(), "kind": cfg.KIND, "parent_id": parent.id if parent else None}
     job = jobs.enqueue(project_id, "train", spec)

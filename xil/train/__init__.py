@@ -3,6 +3,6 @@
 from xil.train.config import TrainConfig
 from xil.train.data import TrainData
 from xil.train.evaluate import evaluate
-from xil.train.loop import Cancelled, train
+from xil.train.loop import Cancelled, coarse_map, train
 
-__all__ = ["Cancelled", "TrainConfig", "TrainData", "evaluate", "train"]
+__all__ = ["Cancelled", "TrainConfig", "coarse_map", "TrainData", "evaluate", "train"]

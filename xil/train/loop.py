@@ -21,6 +21,7 @@ model says little (``xil/feedback/rrr.py`` has the numbers). A fixed ``lambda_``
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -40,6 +41,24 @@ from xil.train.data import Masks, TrainData, batches, marked_rows, take
 
 class Cancelled(Exception):
     """Raised when the progress callback asks to stop."""
+
+
+@functools.lru_cache(maxsize=32)
+def coarse_map(method: str, arch: str, shape: tuple[int, int, int], image_size: int | None = None) -> str | None:
+    """Why ``method`` cannot train the built-in ``arch`` on images of ``shape`` (resized to
+    ``image_size``) because its last convolution's map is too coarse (:func:`check_map`), or None. A
+    model named ``hf:``, ``torchvision:`` or ``timm:`` is not built here (that may read the hub): its
+    job checks the same before the first step."""
+    if method == "none" or not feedback.REGISTRY.lookup(method).needs_conv or ":" in arch:
+        return None
+    if models.lookup(arch).conv is False:
+        return None  # the config says so
+    try:
+        with torch.random.fork_rng(devices=[]):  # building draws weights: leave the caller's seed alone
+            check_map(models.build(arch, shape, 2, image_size=image_size), torch.zeros(1, *shape))
+    except ValueError as e:
+        return str(e)
+    return None
 
 
 def train(

@@ -17,7 +17,7 @@ from xil.services.adapters.base import Progress, classifier_progress_line, class
 from xil.services.catalog import dataset, dataset_rows
 from xil.services.feedback_store import feedback_masks, load_mask, training_feedback
 from xil.services.versions import load
-from xil.train import TrainConfig, TrainData, evaluate, train
+from xil.train import TrainConfig, TrainData, coarse_map, evaluate, train
 from xil.train.data import SparseMasks
 from xil.train.evaluate import attribution_batches, attributions, predict
 
@@ -87,6 +87,8 @@ class ImageAdapter:
     def check(self, project_id: int, cfg) -> None:
         if not isinstance(cfg, TrainConfig):
             raise ValueError("an image project trains with TrainConfig settings")
+        if reason := coarse_map(cfg.method, cfg.arch, dataset(project_id).shape, cfg.image_size):
+            raise ValueError(reason)
 
     def training_data(self, project_id: int, slice: str = "all") -> tuple[TrainData, int]:
         """The training split with label corrections applied and the annotators' masks (of the feedback
