@@ -141,7 +141,7 @@ def test_backbone_trains_with_feedback_and_head_only():
         _, history = train(cfg, data)
         assert history[0]["loss"] == history[0]["loss"], method  # finite
         if method == "rrr":  # a backbone's RRR weight is fixed: the automatic rule's measure does not carry over
-            assert history[0]["lambda_"] == feedback.REGISTRY["rrr"].backbone_lambda == 1.0
+            assert history[0]["lambda_"] == feedback.REGISTRY["rrr"].backbone_lambda_per_marked == 1.0
     coarse = TrainConfig(method="rrr_g", arch="resnet18", image_size=32, epochs=1, batch_size=8, device="cpu")
     with pytest.raises(ValueError, match="2x2 map at 32x32 pixels: too coarse"):
         train(coarse, data)

@@ -190,11 +190,11 @@ def test_rrr_weighs_each_marked_example_by_its_fixed_default(subset):
     rrr = feedback.REGISTRY["rrr"]
     _, full = train(cfg(method="rrr", epochs=1), subset)
     assert full[0]["lambda_"] == pytest.approx(
-        rrr.default_lambda / (subset.irrelevant.flatten(1).any(1).float().mean())
+        rrr.lambda_per_marked / (subset.irrelevant.flatten(1).any(1).float().mean())
     )
     quarter = TrainData(subset.x, subset.y, subset.irrelevant * (torch.arange(len(subset.y)) % 4 == 0)[:, None, None])
     _, sparse = train(cfg(method="rrr", epochs=1, lambda_scale=0.5), quarter)
     marked = quarter.irrelevant.flatten(1).any(1).float().mean()
-    assert sparse[0]["lambda_"] == pytest.approx(0.5 * rrr.default_lambda / marked)
+    assert sparse[0]["lambda_"] == pytest.approx(0.5 * rrr.lambda_per_marked / marked)
     unmarked = TrainData(subset.x, subset.y, torch.zeros_like(subset.irrelevant))
     assert train(cfg(method="rrr", epochs=1), unmarked)[1][0]["lambda_"] is None

@@ -28,10 +28,10 @@ METHOD = FeedbackMethod(
     # former automatic rule (multiple 1e-4): Decoy-MNIST MLP 0.954 vs 0.948, small CNN 0.981 vs 0.977;
     # Decoy-Digits MLP, 3 seeds 0.959 vs 0.960, small CNN 0.962 vs 0.941 (clean 0.973); 30 and 100
     # gave the Digits CNN 0.959 and 0.952.
-    default_lambda=10.0,
+    lambda_per_marked=10.0,
     # A batch-normalised ResNet wants less: Decoy-CIFAR-10, ResNet-18 of half width from random
     # weights (README): lambda 1 -> 0.374 (clean 0.390, vanilla 0.254), 3 -> 0.356, 10 -> 0.325,
     # 100 -> 0.203, the automatic rule (3e-5) 0.233.
-    backbone_lambda=1.0,
+    backbone_lambda_per_marked=1.0,
     terms=terms,
 )

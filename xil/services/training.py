@@ -189,9 +189,9 @@ def default_lambda(task: str, method: str, arch: str | None = None) -> float | N
     """A fixed lambda a method uses when none is given (text RRR: 3; image RRR: 10 per marked example,
     1 on a backbone such as ``resnet18``), instead of the automatic one."""
     entry = adapters.for_task(task).methods.get(method)
-    if entry is None or task == "text":
-        return getattr(entry, "default_lambda", None)
-    return entry.fixed_lambda(backbone=arch is not None and is_backbone(arch))
+    if entry is None:
+        return None
+    return entry.fixed_lambda(backbone=task == "text" or (arch is not None and is_backbone(arch)))
 
 
 def feedback_plan(project_id: int, cfg) -> str:

@@ -14,9 +14,9 @@ min-max scaled map needed 30 and stayed at 0.926). The former rule took the rati
 epoch, by when each architecture had learnt the shortcut to a different degree: its multiples, tuned
 on the MLP, were 10x too small for the CNN.
 
-RRR has no automatic lambda: a fixed weight per marked example (``default_lambda`` 10, divided by the
-share of examples with marks; ``backbone_lambda`` 1 on a backbone), since its penalty on the untrained
-model says little (``xil/feedback/rrr.py`` has the numbers). A fixed ``lambda_`` skips all of this.
+RRR has no automatic lambda: a fixed weight per marked example (``lambda_per_marked`` 10, divided by
+the share of examples with marks; ``backbone_lambda_per_marked`` 1 on a backbone), since its penalty on
+the untrained model says little (``xil/feedback/rrr.py`` has the numbers). A fixed ``lambda_`` skips all of this.
 """
 
 from __future__ import annotations
@@ -175,8 +175,8 @@ def default_weight(
     device: str,
 ) -> float | None:
     """Lambda when the config gives none: the method's fixed weight per marked example
-    (``default_lambda``, or ``backbone_lambda`` on a backbone) over the share of examples with marks,
-    else the automatic rule; times the config's ``lambda_scale`` (for the automatic rule: instead of
+    (``lambda_per_marked``, or ``backbone_lambda_per_marked`` on a backbone) over the share of examples
+    with marks, else the automatic rule; times the config's ``lambda_scale`` (for the automatic rule: instead of
     the method's multiple). None when no example is marked (the penalty is zero anyway)."""
     fixed = method.fixed_lambda(backbone=isinstance(model, models.backbones.Backbone))
     if fixed is not None:

@@ -119,8 +119,8 @@ def train_text(
     n_batches = -(-len(texts) // cfg.batch_size)
     epochs = cfg.epochs_for(len(texts))
     lam = cfg.lambda_
-    if lam is None and method is not None and method.default_lambda is not None:
-        lam = method.default_lambda * (cfg.lambda_scale if cfg.lambda_scale is not None else 1.0)
+    if lam is None and method is not None and method.fixed_lambda() is not None:
+        lam = method.fixed_lambda() * (cfg.lambda_scale if cfg.lambda_scale is not None else 1.0)
     automatic = method is not None and method.terms is not None and lam is None
     auto_steps = max(1, int(cfg.warmup * max(1, epochs * n_batches)))  # the warm-up steps
     warm = torch.zeros(2, device=device)  # ce, penalty summed over the automatic-lambda warm-up

@@ -35,3 +35,8 @@ class TextFeedbackMethod:
 
     def __post_init__(self) -> None:
         check_method(self)
+
+    def fixed_lambda(self, backbone: bool = True) -> float | None:
+        """The fixed weight this method uses when a job gives none (None: the automatic rule): its
+        ``default_lambda``, a plain weight on the penalty (every text model is a backbone)."""
+        return self.default_lambda
