@@ -150,14 +150,8 @@ if task != "ranking":  # classifiers: images and texts
         b1, b2, b3 = st.columns(3)
         weights = b1.text_input("Weights file (optional)", "", help=Config.help("weights")).strip()
         size = b2.number_input("Image size (0: the model's own)", 0, 1024, 0, step=16, help=Config.help("image_size"))
-        _, height, width = services.dataset(pid).shape
-        side = max(height, width)
-        if not size and side < 224:  # a built-in backbone's own size; others' are about it
-            st.caption(
-                f"These images are {width}x{height} pixels and the model's own input size is about 224: each is "
-                f"upscaled, about {(224 / side) ** 2:.0f}x the work of training at their size. "
-                f"A model without pretrained weights can train at {side}: set Image size."
-            )
+        if note := services.upscaling_note(pid, int(size)):
+            st.caption(note)
         head_only = b3.checkbox("Train only the head", help=Config.help("train_head_only"))
         image_options = {"weights": weights or None, "image_size": int(size) or None, "train_head_only": head_only}
     p1, p2 = st.columns(2)

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+INPUT_SIDE = 224  # the input size of an ImageNet model that names none (every built-in one's)
 SOURCES = ("hf", "torchvision", "timm")
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 MIN_IMAGE_SIZE = 16
@@ -49,7 +50,7 @@ class Spec:
 
     source: str  # "builtin", "hf", "torchvision" or "timm"
     name: str
-    input_size: tuple[int, int] = (224, 224)
+    input_size: tuple[int, int] = (INPUT_SIDE, INPUT_SIDE)
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     hf_config: str | None = None  # the transformers config as JSON (builtin and hf)
@@ -119,10 +120,10 @@ def _builtin_configs() -> dict[str, Callable[[], object]]:
         "resnet50": lambda: ResNetConfig(),
         "convnext_tiny": lambda: ConvNextConfig(),
         "efficientnet_b0": lambda: EfficientNetConfig(
-            width_coefficient=1.0, depth_coefficient=1.0, image_size=224, hidden_dim=1280, dropout_rate=0.2
+            width_coefficient=1.0, depth_coefficient=1.0, image_size=INPUT_SIDE, hidden_dim=1280, dropout_rate=0.2
         ),
         "vit_tiny_patch16_224": lambda: ViTConfig(
-            hidden_size=192, num_hidden_layers=12, num_attention_heads=3, intermediate_size=768, image_size=224
+            hidden_size=192, num_hidden_layers=12, num_attention_heads=3, intermediate_size=768, image_size=INPUT_SIDE
         ),
     }
 
@@ -203,7 +204,7 @@ def _new_net(source: str, name: str, n_classes: int, image_size: int | None) -> 
         if image_size is not None and hasattr(config, "image_size"):
             config.image_size = image_size  # a transformer's position embeddings follow it
         net = AutoModelForImageClassification.from_config(config, attn_implementation="eager", dtype=torch.float32)
-        size = getattr(config, "image_size", 224)
+        size = getattr(config, "image_size", INPUT_SIDE)
         return net, Spec("builtin", name, input_size=(size, size), hf_config=config.to_json_string())
     if source == "hf":
         return _hf_net(name, n_classes)
@@ -213,7 +214,7 @@ def _new_net(source: str, name: str, n_classes: int, image_size: int | None) -> 
     timm = _optional("timm")
     net = timm.create_model(name, pretrained=False, num_classes=n_classes)
     cfg = net.pretrained_cfg or {}
-    size = tuple(cfg.get("input_size", (3, 224, 224))[1:])
+    size = tuple(cfg.get("input_size", (3, INPUT_SIDE, INPUT_SIDE))[1:])
     mean, std = tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD))
     return net, Spec("timm", name, input_size=size, mean=mean, std=std)
 
@@ -234,7 +235,7 @@ def _hf_net(name: str, n_classes: int) -> tuple[nn.Module, Spec]:
     net.config.id2label = {i: str(i) for i in range(n_classes)}
     net.config.label2id = {str(i): i for i in range(n_classes)}
     spec = Spec("hf", name, hf_config=net.config.to_json_string())
-    size = getattr(net.config, "image_size", 224)
+    size = getattr(net.config, "image_size", INPUT_SIDE)
     spec.input_size = (size, size) if isinstance(size, int) else tuple(size)
     processor = _preprocessor_config(name)
     spec.mean = tuple(processor.get("image_mean", IMAGENET_MEAN))

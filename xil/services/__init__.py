@@ -102,6 +102,7 @@ from xil.services.training import (
     register_model,
     run_worker,
     training_plan,
+    upscaling_note,
     uses_lambda,
 )
 from xil.services.versions import get_model_version, latest_model_version, list_model_versions
@@ -202,6 +203,7 @@ __all__ = [
     "team_progress",
     "text_file_columns",
     "training_plan",
+    "upscaling_note",
     "unskip_examples",
     "upload_limits",
     "uses_lambda",

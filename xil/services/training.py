@@ -241,6 +241,20 @@ def architectures() -> dict[str, str]:
     return {name: arch.title for name, arch in models.REGISTRY.items()}
 
 
+def upscaling_note(project_id: int, image_size: int | None) -> str | None:
+    """What training a backbone at its own input size costs on a project of smaller images (a sentence),
+    or None where the images are as large or an ``image_size`` is set."""
+    _, height, width = dataset(project_id).shape
+    side, own = max(height, width), models.backbones.INPUT_SIDE  # a built-in backbone's; others' are about it
+    if image_size or side >= own:
+        return None
+    return (
+        f"These images are {width}x{height} pixels and the model's own input size is about {own}: each is "
+        f"upscaled, about {(own / side) ** 2:.0f}x the work of training at their size. "
+        f"A model without pretrained weights can train at {side}: set Image size."
+    )
+
+
 def is_backbone(arch: str) -> bool:
     """Whether ``arch`` takes a weights file, an image size and head-only training (False for a name
     that is no architecture: the config says what is wrong with it)."""
