@@ -35,7 +35,8 @@ from xil import config, jobs, storage
 from xil.services import adapters
 from xil.train import Cancelled, parallel
 
-POLL_S = 0.5
+POLL_S = 0.5  # how often the progress file is read
+CHECK_S = 2.0  # how often the job row is told and the other machines' jobs are read (database round trips)
 
 
 def _free_port() -> int:
@@ -134,6 +135,7 @@ def train_in_processes(
                 log("this host's name resolves to a loopback address: set XIL_WORKER_ADDRESS for other machines")
         child = _launch(folder, processes, machines, 0, address, port)
         seen, last, started = 0, {"epoch": 0, "epochs": 1}, time.monotonic()
+        checked = started
         while True:
             exited = child.poll() is not None
             records, seen = _new_records(folder / "progress.jsonl", seen)
@@ -141,11 +143,13 @@ def train_in_processes(
                 last = record
                 if progress(record) is False:
                     raise Cancelled(f"cancelled after epoch {record['epoch']}")
-            if not exited and progress({**last, "step_only": True}) is False:  # a cancel, seen mid-epoch
-                raise Cancelled(f"cancelled in epoch {last['epoch'] + 1}")
             if exited:
                 break
-            _check_machines(others, time.monotonic() - started)
+            if time.monotonic() - checked >= CHECK_S:
+                checked = time.monotonic()
+                if progress({**last, "step_only": True}) is False:  # a cancel, seen mid-epoch
+                    raise Cancelled(f"cancelled in epoch {last['epoch'] + 1}")
+                _check_machines(others, checked - started)
             time.sleep(POLL_S)
         if child.returncode != 0:
             raise _failure(folder, 0, f"the {processes * machines} training processes", child.returncode)
@@ -190,7 +194,7 @@ def run_machine(job: Job, ctx: jobs.JobContext) -> tuple[dict, None]:
         while child.poll() is None:
             if ctx.report(0.5) is False:
                 raise jobs.JobCancelled(f"cancelled: machine {rank + 1} stopped its processes")
-            time.sleep(POLL_S * 4)
+            time.sleep(CHECK_S)
         if child.returncode != 0:
             raise _failure(folder, rank, f"machine {rank + 1}'s {spec['processes']} processes", child.returncode)
         return {"machine_rank": rank, "processes": spec["processes"]}, None
