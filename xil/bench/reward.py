@@ -8,8 +8,8 @@ is held out: an 80/20 split by line.
 
 Reported: ``pairwise_acc`` after training and ``untrained_acc`` of the same model before it (a fresh
 head on MiniLM: chance, about 0.5), ``train_s``, and the ``precision`` it trained in. The defaults are
-:class:`~xil.ranking.config.RewardConfig`'s (all pairs, 256 tokens, 2 epochs: under 5 minutes on 2
-CPU cores with bf16); ``--quick`` (128 tokens, one epoch) takes about a quarter of that.
+:class:`~xil.ranking.config.RewardConfig`'s (all pairs, 256 tokens, 3 epochs: about 7 minutes on 2
+CPU cores with bf16); ``--quick`` (128 tokens, one epoch) takes about a sixth of that.
 
     xil bench reward --train ../shared/data/hh-rlhf/harmless-dev.jsonl.gz [--quick] --json
 """
