@@ -469,3 +469,16 @@ def test_the_app_says_what_is_wrong_with_its_database(xil_home, monkeypatch):
     assert not at.exception
     assert [e.value for e in at.error] and "cannot open the database" in at.error[0].value
     assert "secret" not in at.error[0].value
+
+
+def test_odd_paths_in_the_train_settings_are_one_clear_line(demo):
+    """The Train page checks the settings on every change: a path that cannot even be looked at is a
+    ValueError (shown on the page), never a crash."""
+    for weights, message in (
+        ("~nobody-here/w.safetensors", "is not a path this studio can read"),
+        (str(config.home() / ("x" * 300 + ".safetensors")), "File name too long"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            services.check_training(demo.project_id, TrainConfig(arch="resnet18_half", weights=weights))
+    assert not config.looks_like_path("y" * 300)  # too long for a file: a hub name, not a folder
+    assert not services.list_jobs(demo.project_id)

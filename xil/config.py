@@ -37,7 +37,10 @@ def data_roots() -> list[Path]:
 def readable_path(value: str | Path) -> Path:
     """``value`` resolved, if it lies inside :func:`data_roots`; otherwise a ValueError that says how
     the operator allows it. Keeps the app from reading any server path a visitor types."""
-    path = Path(value).expanduser().resolve()
+    try:
+        path = Path(value).expanduser().resolve()
+    except (OSError, RuntimeError) as error:  # "~nobody/x": no such user; a name too long
+        raise ValueError(f"{value} is not a path this studio can read: {error}") from None
     roots = data_roots()
     if not any(path == root or path.is_relative_to(root) for root in roots):
         listed = ", ".join(str(r) for r in roots)
@@ -50,7 +53,10 @@ def readable_path(value: str | Path) -> Path:
 
 def looks_like_path(value: str) -> bool:
     """A backbone given as a local folder rather than a name (``minilm``) or a hub id (``org/name``)."""
-    return value.startswith((os.sep, ".", "~")) or Path(value).exists()
+    try:
+        return value.startswith((os.sep, ".", "~")) or Path(value).exists()
+    except OSError:  # a name too long for a file is no local folder
+        return False
 
 
 def database_url() -> str:

@@ -79,3 +79,13 @@ def check_feedback(value: str) -> None:
     """What every trainable config shares: the slice of the feedback it trains on."""
     if value not in FEEDBACK_SLICES:
         raise ValueError(f"feedback must be one of {', '.join(FEEDBACK_SLICES)}, not {value!r}")
+
+
+def check_penalty(cfg) -> None:
+    """What image and text configs share: weight decay, lambda_ and lambda_scale are not negative."""
+    if cfg.weight_decay < 0:
+        raise ValueError(f"weight_decay must be 0 or more, not {cfg.weight_decay}")
+    if cfg.lambda_ is not None and cfg.lambda_ < 0:
+        raise ValueError(f"lambda_ must be 0 or more (None: automatic), not {cfg.lambda_}")
+    if cfg.lambda_scale is not None and cfg.lambda_scale <= 0:
+        raise ValueError(f"lambda_scale must be positive (None: the method's default), not {cfg.lambda_scale}")

@@ -152,6 +152,7 @@ def train_in_processes(
                 _check_machines(others, checked - started)
             time.sleep(POLL_S)
         if child.returncode != 0:
+            _check_machines(others, time.monotonic() - started)  # another machine's failure, said as such
             raise _failure(folder, 0, f"the {processes * machines} training processes", child.returncode)
         result = json.loads((folder / "result.json").read_text())
         log(f"trained in {result['processes']} processes{where}")  # as many as joined the group, not as asked

@@ -42,11 +42,14 @@ def check_training(project_id: int, cfg) -> None:
     backbone = (
         getattr(cfg, "backbone", "") or getattr(cfg, "generator", "") or getattr(cfg, "arch", "").removeprefix("hf:")
     )
-    if backbone and config.looks_like_path(backbone) and not config.readable_path(backbone).exists():
-        raise ValueError(f"{backbone} not found")
     weights = getattr(cfg, "weights", None)  # always a file: always inside the allowed folders
-    if weights and not config.readable_path(weights).is_file():
-        raise ValueError(f"weights file {weights} not found")
+    try:
+        if backbone and config.looks_like_path(backbone) and not config.readable_path(backbone).exists():
+            raise ValueError(f"{backbone} not found")
+        if weights and not config.readable_path(weights).is_file():
+            raise ValueError(f"weights file {weights} not found")
+    except OSError as error:  # inside the allowed folders, but not readable by the studio
+        raise ValueError(f"{error.filename or backbone or weights}: {error.strerror}") from None
     adapter = adapters.for_project(project_id)
     if not isinstance(cfg, adapter.config_classes):
         raise ValueError(

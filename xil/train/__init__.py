@@ -5,4 +5,4 @@ from xil.train.data import TrainData
 from xil.train.evaluate import evaluate
 from xil.train.loop import Cancelled, coarse_map, train
 
-__all__ = ["Cancelled", "TrainConfig", "coarse_map", "TrainData", "evaluate", "train"]
+__all__ = ["Cancelled", "TrainConfig", "TrainData", "coarse_map", "evaluate", "train"]

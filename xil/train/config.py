@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xil.settings import Settings, check_feedback, check_processes
+from xil.settings import Settings, check_feedback, check_penalty, check_processes
 
 
 @dataclass
@@ -90,13 +90,3 @@ class TrainConfig(Settings):
         if self.ce_copies < 1:
             raise ValueError(f"ce_copies must be at least 1, not {self.ce_copies}")
         check_feedback(self.feedback)
-
-
-def check_penalty(cfg) -> None:
-    """What image and text configs share: weight decay, lambda_ and lambda_scale are not negative."""
-    if cfg.weight_decay < 0:
-        raise ValueError(f"weight_decay must be 0 or more, not {cfg.weight_decay}")
-    if cfg.lambda_ is not None and cfg.lambda_ < 0:
-        raise ValueError(f"lambda_ must be 0 or more (None: automatic), not {cfg.lambda_}")
-    if cfg.lambda_scale is not None and cfg.lambda_scale <= 0:
-        raise ValueError(f"lambda_scale must be positive (None: the method's default), not {cfg.lambda_scale}")

@@ -45,11 +45,10 @@ class Cancelled(Exception):
 
 @functools.lru_cache(maxsize=32)
 def coarse_map(method: str, arch: str, shape: tuple[int, int, int], image_size: int | None = None) -> str | None:
-    """Why ``method`` cannot train the built-in ``arch`` on images of ``shape`` (resized to
-    ``image_size``) because its last convolution's map is too coarse (:func:`check_map`), or None. A
-    model named ``hf:``, ``torchvision:`` or ``timm:`` is not built here (that may read the hub): its
-    job checks the same before the first step."""
-    if method == "none" or not feedback.REGISTRY.lookup(method).needs_conv or ":" in arch:
+    """Why ``method`` cannot train ``arch`` on images of ``shape`` (resized to ``image_size``) because
+    its last convolution's map is too coarse (:func:`check_map`), or None. Builds the model once per
+    argument set (an ``hf:`` name may read the hub)."""
+    if method == "none" or not feedback.REGISTRY.lookup(method).needs_conv:
         return None
     if models.lookup(arch).conv is False:
         return None  # the config says so

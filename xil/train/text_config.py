@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xil.settings import Settings, check_feedback, check_processes
-from xil.train.config import check_penalty
+from xil.settings import Settings, check_feedback, check_penalty, check_processes
 
 
 @dataclass
