@@ -782,6 +782,7 @@ def bench_reward(
     lr: float = typer.Option(RewardConfig.lr),
     batch_prompts: int = typer.Option(RewardConfig.batch_prompts),
     backbone: str = typer.Option(RewardConfig.backbone),
+    seed: int = typer.Option(0, help="The reward head's initialisation, the order and dropout."),
     quick: bool = typer.Option(False, help="A quick CPU run: 128 tokens, 1 epoch."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -795,6 +796,7 @@ def bench_reward(
         "lr": lr,
         "batch_prompts": batch_prompts,
         "backbone": backbone,
+        "seed": seed,
     }
     if quick:
         args.update(reward.QUICK)

@@ -11,7 +11,7 @@ head on MiniLM: chance, about 0.5), ``train_s``, and the ``precision`` it traine
 :class:`~xil.ranking.config.RewardConfig`'s (all pairs, 256 tokens, 3 epochs: about 7 minutes on 2
 CPU cores with bf16); ``--quick`` (128 tokens, one epoch) takes about a sixth of that.
 
-    xil bench reward --train ../shared/data/hh-rlhf/harmless-dev.jsonl.gz [--quick] --json
+    xil bench reward --train ../shared/data/hh-rlhf/harmless-dev.jsonl.gz [--quick] [--seed N] --json
 """
 
 from __future__ import annotations
