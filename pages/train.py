@@ -150,7 +150,7 @@ if task != "ranking":  # classifiers: images and texts
         b1, b2, b3 = st.columns(3)
         weights = b1.text_input("Weights file (optional)", "", help=Config.help("weights")).strip()
         size = b2.number_input("Image size (0: the model's own)", 0, 1024, 0, step=16, help=Config.help("image_size"))
-        if note := services.upscaling_note(pid, int(size)):
+        if note := services.upscaling_note(pid, int(size), method, arch):
             st.caption(note)
         head_only = b3.checkbox("Train only the head", help=Config.help("train_head_only"))
         image_options = {"weights": weights or None, "image_size": int(size) or None, "train_head_only": head_only}

@@ -261,6 +261,8 @@ def test_image_train_page_refuses_rrr_g_on_a_map_too_coarse_before_queuing(demo)
     at = open_page(demo.project_id, "train")
     [s for s in at.selectbox if s.label == "Method"][0].set_value("rrr_g").run()
     [s for s in at.selectbox if s.label == "Model"][0].set_value("resnet18_half").run()
+    [upscaled] = [c.value for c in at.caption if "upscaled" in c.value]
+    assert "train at 28" not in upscaled and "too coarse for RRR-G" in upscaled  # no advice it would refuse
     [size] = [n for n in at.number_input if n.label.startswith("Image size")]
     size.set_value(64).run()  # a ResNet's last stage: 2x2 cells at 64 pixels
     assert any("2x2 map at 64x64 pixels: too coarse" in e.value.replace("\\", "") for e in at.error)

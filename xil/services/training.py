@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from db import Job, ModelVersion, session_scope
-from xil import config, jobs, models, storage
+from xil import config, feedback, jobs, models, storage
 from xil.jobs.worker import JobCancelled
 from xil.services import adapters, launch
 from xil.services.access import Actor, audit, require
@@ -19,7 +19,7 @@ from xil.services.adapters import config_class
 from xil.services.catalog import dataset, get_project
 from xil.services.feedback_store import training_feedback
 from xil.services.versions import insert_version, latest_model_version
-from xil.train import Cancelled
+from xil.train import Cancelled, coarse_map
 
 FEEDBACK_TITLES = {
     "all": "All feedback",
@@ -244,17 +244,21 @@ def architectures() -> dict[str, str]:
     return {name: arch.title for name, arch in models.REGISTRY.items()}
 
 
-def upscaling_note(project_id: int, image_size: int | None) -> str | None:
+def upscaling_note(project_id: int, image_size: int | None, method: str = "none", arch: str = "") -> str | None:
     """What training a backbone at its own input size costs on a project of smaller images (a sentence),
-    or None where the images are as large or an ``image_size`` is set."""
-    _, height, width = dataset(project_id).shape
+    or None where the images are as large or an ``image_size`` is set. It suggests training at the
+    images' size only where ``method`` could then still train ``arch`` (RRR-G needs a fine enough map)."""
+    shape = dataset(project_id).shape
+    _, height, width = shape
     side, own = max(height, width), models.backbones.INPUT_SIDE  # a built-in backbone's; others' are about it
     if image_size or side >= own:
         return None
+    advice = f"A model without pretrained weights can train at {side}: set Image size."
+    if ":" not in arch and coarse_map(method, arch, shape, side):  # hub names are checked by their job
+        advice = f"At {side} pixels its last map would be too coarse for {feedback.REGISTRY.lookup(method).title}."
     return (
         f"These images are {width}x{height} pixels and the model's own input size is about {own}: each is "
-        f"upscaled, about {(own / side) ** 2:.0f}x the work of training at their size. "
-        f"A model without pretrained weights can train at {side}: set Image size."
+        f"upscaled, about {(own / side) ** 2:.0f}x the work of training at their size. {advice}"
     )
 
 
