@@ -26,22 +26,46 @@ latest = versions[-1] if versions else None
 if latest is not None and "test_acc" in latest.metrics:
     c4.metric("Latest test accuracy", f"{latest.metrics['test_acc']:.1%}")
 
-st.markdown(
-    """
-**The loop**
-
-1. **Annotate**: each training example comes with the model's prediction and a heat map of what it
+FIRST_STEP = {
+    "image": """1. **Annotate**: each training example comes with the model's prediction and a heat map of what it
    looked at. Drag a box (or lasso) over pixels to mark them *irrelevant* (magenta) or *relevant*
    (green), correct the label if it is wrong, and press **Wrong reason** or **Right reason** to save
    and move on. The queue shows the most suspicious examples first: those whose explanation lies
    outside the object.
 2. **Train**: pick a method (RRR penalises input gradients in irrelevant regions, RRR-G does it on
-   Grad-CAM, HINT rewards attribution inside relevant regions, counterexamples randomise the marked
-   region) and queue a job. A worker trains a new model version; watch its loss live.
-3. **Models**: compare versions side by side: test accuracy, wrong-reason score (how much
-   attribution sits on the decoy), plausibility against your marks, and the same example explained
+   the class activation map, HINT rewards attribution inside relevant regions, counterexamples
+   randomise the marked region) and queue a job. A worker trains a new model version; watch its loss live.""",
+    "text": """1. **Annotate**: each training text comes with the model's prediction and how much each word
+   weighed in it. Click words to mark them *irrelevant* or *relevant*, correct the label if it is
+   wrong, and press **Wrong reason** or **Right reason** to save and move on.
+2. **Train**: pick a method (counterexamples swap the marked words for words marked on texts of other
+   labels; RRR and HINT penalise what the prediction owes to the marked or unmarked words) and queue a
+   job. A worker fine-tunes a new model version; watch its loss live.""",
+    "ranking": """1. **Rank**: each prompt comes with several candidate answers. Rank them (1 is best; ties and
+   "all bad" are allowed) and, where none is good, write a better answer.
+2. **Train**: a reward model learns the rankings (Bradley-Terry), or the generator itself learns them
+   (DPO); the **Revise (RiT)** page uses the better answers you wrote on similar prompts without
+   training.""",
+}
+CLASSIFIER_NEXT = """3. **Models**: compare versions side by side: test accuracy, wrong-reason score (how much
+   attribution sits on the shortcut), plausibility against your marks, and the same example explained
    by both.
-4. **Export** the feedback as JSONL or Parquet, with the model version each piece judged.
+4. **Export** the feedback as JSONL or Parquet, with the model version each piece judged."""
+NEXT_STEPS = {
+    "image": CLASSIFIER_NEXT,
+    "text": CLASSIFIER_NEXT,
+    "ranking": """3. **Compare**: people judge, blind, which of two generators answers better.
+4. **Export** the rankings as JSONL or Parquet, or as preference pairs (prompt, chosen, rejected) for TRL.""",
+}
+NAME_FIRST = (
+    "" if ui.actor() else "Type your name as **Annotator** in the sidebar first: judgements are stored under it.\n\n"
+)
+st.markdown(
+    f"""
+**The loop**
+
+{NAME_FIRST}{FIRST_STEP[project.task]}
+{NEXT_STEPS[project.task]}
 
 Three demo projects come with the studio (pick one in the sidebar):
 - *Decoy-Digits* (images) hides a shortcut: a grey swatch in a corner whose shade encodes the label

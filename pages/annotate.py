@@ -370,6 +370,8 @@ with right:
             + (f", label {ui.md(view.class_names[mine.label])}" if mine.label is not None else "")
             + f" (feedback #{mine.id}). Saving again replaces it; the old judgement stays in the history."
         )
+    elif n_irr or n_rel or st.session_state.get(f"label_fix-{example_id}", view.label) != view.label:
+        status.caption("Wrong reason saves these marks and the label; Right reason accepts the explanation as it is.")
     else:
         status.caption("A wrong-reason verdict needs marks (what the model should not, or should, use) or a label.")
     st.caption(
@@ -387,7 +389,7 @@ with right:
                         "id": f.id,
                         "annotator": f.annotator,
                         "verdict": f.verdict,
-                        "label": f.label,
+                        "label": "" if f.label is None else view.class_names[f.label],
                         "model version id": f.model_version_id,
                         "supersedes": f.supersedes_id,
                         "at": f.created_at.strftime("%Y-%m-%d %H:%M"),
@@ -399,7 +401,16 @@ with right:
     if annotator and (recent := services.recent_feedback(pid, annotator, limit=20)):
         with st.expander(f"Your recent judgements ({len(recent)})"):
             st.caption("Newest first; Back (B) steps through them.")
+            names = services.example_names([f.example_id for f in recent])
             st.dataframe(
-                [{"example id": f.example_id, "verdict": f.verdict, "label": f.label, "id": f.id} for f in recent],
+                [
+                    {
+                        "example": names.get(f.example_id, f.example_id),
+                        "verdict": f.verdict,
+                        "label": "" if f.label is None else view.class_names[f.label],
+                        "feedback id": f.id,
+                    }
+                    for f in recent
+                ],
                 hide_index=True,
             )

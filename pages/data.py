@@ -34,6 +34,7 @@ def imported(project_id: int, message: str) -> None:
     for key in ("example_id", "back_trail"):  # they belonged to the project selected before
         st.session_state.pop(key, None)
     st.session_state["data_message"] = message
+    st.session_state["data_message_new"] = True
     st.rerun()
 
 
@@ -43,12 +44,18 @@ def refused(summary: str, errors: list[str]) -> None:
     st.code("\n".join(errors[:MAX_LISTED] + more), language=None)
 
 
+banner = st.empty()  # the last import's message, until the next import starts
+
+
 def start_import() -> None:
     st.session_state.pop("data_message", None)
+    banner.empty()
 
 
 if message := st.session_state.get("data_message"):
-    st.success(message)
+    banner.success(message)
+    if st.session_state.pop("data_message_new", False):  # the button that made it may be far below
+        st.toast(message)
 st.caption(
     f"Caps: an upload up to {caps.upload_mb:g} MB, a zip unpacking to {caps.archive_mb:g} MB, "
     f"{caps.image_pixels:,} pixels per image, {caps.dataset_mb:g} MB per image dataset in memory and "

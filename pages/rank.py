@@ -214,9 +214,7 @@ st.markdown(f"**Prompt** ({ui.md(item.name)})")
 st.info(ui.md(item.prompt))
 st.caption(f"Answers from {ui.md(item.source)}")
 if saved is not None:
-    st.caption(
-        f"You ranked this prompt before (ranking #{saved.feedback_id}); saving replaces it, the old one stays in the history."
-    )
+    st.caption("You ranked this prompt before; saving replaces that ranking, the old one stays in the history.")
 st.caption("Rank 1 is best. Give two answers the same number for a tie; leave one at — to skip it.")
 for i, candidate in enumerate(item.candidates):
     with st.container(border=True):
@@ -228,7 +226,7 @@ for i, candidate in enumerate(item.candidates):
             key=f"rank-{example_id}-{i}",
         )
         if item.scores is not None:
-            left.caption(f"reward {item.scores[i]:+.2f}")
+            left.caption(f"reward {item.scores[i]:+.3g}")  # a small model's rewards can differ in the third digit
         right.markdown(f"**{chr(65 + i)}.** {ui.md(candidate)}")
 st.checkbox("All answers are bad", key=f"all_bad-{example_id}")
 st.text_area(

@@ -21,7 +21,9 @@ with st.form("revise"):
     if st.form_submit_button("Revise prompt", type="primary"):
         st.session_state["rit_query"] = (prompt, threshold)
 query = st.session_state.get("rit_query")
-if query and query[0].strip():
+if query and not query[0].strip():
+    st.warning("Type a prompt to revise.")
+elif query:
     result = revision.revise(*query)
     if result["retrieved"]:
         for item in result["retrieved"]:
@@ -33,7 +35,10 @@ if query and query[0].strip():
 
 with st.form("rule", clear_on_submit=True):
     rule = st.text_area("Add a rule")
-    if st.form_submit_button("Add rule") and rule.strip():
+    submitted = st.form_submit_button("Add rule")
+    if submitted and not rule.strip():
+        st.warning("Type the rule first.")
+    elif submitted:
         # a signed-in annotator's rule belongs to the project they work on
         project_id = st.session_state.get("project_id") if ui.actor() else None
         try:

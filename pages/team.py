@@ -173,13 +173,15 @@ if services.can(actor, pid, "manage"):
     except services.PermissionDenied:
         st.caption("The audit log is for studio owners.")
     else:
+        st.caption("Every project's events, newest first (the studio's, not only this project's).")
+        project_names = {p.id: p.name for p in services.list_projects()}
         st.dataframe(
             [
                 {
                     "at (UTC)": when(e.at, seconds=True),
                     "who": e.actor,
                     "action": e.action,
-                    "project": e.project_id,
+                    "project": project_names.get(e.project_id, e.project_id or ""),
                     "detail": json.dumps(e.detail, ensure_ascii=False) if e.detail else "",
                 }
                 for e in events

@@ -39,7 +39,7 @@ what = (
 if what == "generator":
     DPOConfig = services.config_class(pid, "preference tuning")
     base = services.generation.base_generator(pid)
-    with st.form("generator"):
+    with st.form("generator", enter_to_submit=False):  # Enter in a field must not queue a job
         st.caption(
             "Fine-tune the generator on the rankings with DPO (TRL): each pair says which answer should become "
             "more likely than the other, relative to the model it starts from. The new version answers on the "
@@ -82,7 +82,7 @@ if what == "generator":
                 st.error(ui.md(str(exc)))  # the message can quote a generator path
 if what == "reward":
     RewardConfig = Config
-    with st.form("reward"):
+    with st.form("reward", enter_to_submit=False):
         st.caption(
             "A Bradley-Terry reward model from the rankings: each ranking of K answers gives up to C(K,2) "
             "preference pairs; all pairs of a prompt share one batch. Held-out prompts give its pairwise accuracy."
@@ -247,6 +247,8 @@ def jobs_panel() -> None:
             st.markdown(f"**Job {job.id}** · {ui.md(job_title(job))} · `{status}`")
             # the epochs a job runs are in its records: a small text dataset gets more than asked (min_steps)
             waiting = {"queued": "waiting for a worker", "running": "starting"}.get(job.status, "no epoch finished")
+            if job.status == "queued" and (ahead := services.jobs_ahead(job.id)):
+                waiting += f": {ahead}"
             done_text = f"epoch {len(job.history)} of {job.history[-1]['epochs']}" if job.history else waiting
             if status == "cancelling":
                 done_text += " · cancelling: the job stops at the end of this epoch"
@@ -258,6 +260,7 @@ def jobs_panel() -> None:
                     if all(key in r for r in job.history):
                         fig.add_scatter(x=epochs, y=[r[key] for r in job.history], name=name)
                 fig.update_layout(height=240, margin={"l": 0, "r": 0, "t": 10, "b": 0}, xaxis_title="epoch")
+                fig.update_xaxes(dtick=max(1, -(-len(epochs) // 10)))  # whole epochs, at most about ten ticks
                 st.plotly_chart(fig, key=f"loss-{job.id}")
             if status in ("queued", "running"):
                 if st.button("Cancel", key=f"cancel-{job.id}"):

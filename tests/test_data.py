@@ -261,6 +261,20 @@ def test_import_image_folder_reports_every_bad_file_and_imports_nothing(tmp_path
     assert any(e.startswith("empty/") and "empty class" in e for e in report.errors), text
 
 
+def test_a_class_of_one_image_is_refused_and_two_keep_one_to_test(tmp_path):
+    root = good_folder(tmp_path / "pets")
+    (root / "owls").mkdir()
+    write_png(root / "owls" / "0.png")
+    report = import_image_folder(root)
+    assert report.dataset is None and report.errors == [
+        "1 label(s) with a single example ('owls'): each needs at least two, one to train on and one to test on"
+    ]
+    write_png(root / "owls" / "1.png")
+    ds = import_image_folder(root).dataset
+    owls = ds.split[ds.labels == ds.class_names.index("owls")]
+    assert sorted(owls) == ["test", "train"]  # 2 x 0.2 rounds to none: one is kept for testing all the same
+
+
 def test_import_image_folder_reports_non_images(tmp_path):
     root = good_folder(tmp_path / "pets")
     (root / "cats" / "notes.txt").write_text("hello")

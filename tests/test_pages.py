@@ -44,6 +44,8 @@ def test_home_shows_project_and_progress(app, demo):
     assert labels["Project"] == r"Decoy\-Digits demo"  # escaped Markdown: shows as the name
     assert labels["Annotated"] == f"0 / {services.annotation_progress(demo.project_id)[1]}"
     assert labels["Model versions"] == "1"
+    loop = next(m.value for m in app.markdown if "**The loop**" in m.value)
+    assert "Drag a box" in loop and "1. **Rank**" not in loop
 
 
 def test_annotate_needs_an_annotator_before_saving(app, demo):

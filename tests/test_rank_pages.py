@@ -134,6 +134,24 @@ def test_revise_page_has_a_button_plain_prompt_and_counts_corrections(prompts):
     assert any("boil eggs" in s.value for s in at.success) and not raw_markup(shown)
 
 
+def test_home_explains_the_ranking_loop_for_a_ranking_project(prompts):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["project"] = str(prompts.id)
+    at.run()
+    loop = next(m.value for m in at.markdown if "**The loop**" in m.value)
+    assert "1. **Rank**" in loop and "Drag a box" not in loop
+    assert "Type your name as **Annotator**" in loop  # no name given yet
+
+
+def test_revise_page_says_when_the_prompt_or_the_rule_is_empty(prompts):
+    at = open_page("revise", prompts.id)
+    button(at, "Revise prompt").click().run()
+    assert [w.value for w in at.warning] == ["Type a prompt to revise."]
+    button(at, "Add rule").click().run()
+    assert "Type the rule first." in [w.value for w in at.warning]
+    assert any(c.value == "0 corrections in the corpus." for c in at.caption)
+
+
 def test_export_page_names_the_file_as_its_button_says(prompts):
     ranking.save_ranking(ranking.next_prompts(prompts.id)[0], "ada", [1, 2, 3, 4])
     at = open_page("export", prompts.id)

@@ -776,6 +776,16 @@ def test_recover_stale_requeues_then_fails_after_max_attempts(demo):
 
 
 @both_backends
+def test_a_queued_job_says_what_it_waits_for(demo):
+    first, second, third = (jobs.enqueue(demo.project_id, "train", {}) for _ in range(3))
+    assert services.jobs_ahead(first.id) == "" and services.jobs_ahead(third.id) == "2 queued before it"
+    jobs.claim("w")
+    assert services.jobs_ahead(third.id) == "1 job running, 1 queued before it"
+    jobs.enqueue(demo.project_id, jobs.MACHINE, {"parent": first.id})  # part of the running job
+    assert services.jobs_ahead(second.id) == "1 job running"
+
+
+@both_backends
 def test_recover_stale_cancels_a_stale_job_that_was_asked_to_stop(demo):
     job = jobs.enqueue(demo.project_id, "train", {})
     jobs.claim("w")

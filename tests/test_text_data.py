@@ -64,6 +64,17 @@ def test_bad_json_lines_and_single_label_files_are_refused():
     assert "unsupported file type" in report.errors[0]
 
 
+def test_a_label_with_one_text_or_one_column_for_both_is_refused():
+    report = import_text_file("a.csv", b"review,sentiment\nnice,1\nbad,0\ngood,1\n", "review", "sentiment")
+    assert report.dataset is None and report.errors == [
+        "1 label(s) with a single example ('0'): each needs at least two, one to train on and one to test on"
+    ]
+    report = import_text_file("a.csv", b"foo\nhello\nworld\n", "foo", "foo")
+    assert report.errors == ["a.csv: 'foo' cannot be both the text and the label column"]
+    report = import_text_file("a.csv", b"text,label\nnice,1\nbad,0\ngood,1\nawful,0\n")
+    assert report.ok and sorted(report.dataset.split) == ["test", "test", "train", "train"]  # each label tested
+
+
 def test_import_text_service_imports_nothing_when_a_row_is_bad():
     project, report = services.import_text("bad.csv", data=b"text,label\ngood,1\n,0\n")
     assert project is None and report.errors and services.status()["projects"] == 0

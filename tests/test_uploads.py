@@ -264,7 +264,7 @@ def test_every_problem_of_every_file_is_in_one_report(tmp_path):
 
 
 def test_an_over_long_text_is_refused_by_row_with_the_setting_named(monkeypatch):
-    rows = "text,label\n" + "short one,a\n" + ("x" * 20_000) + ",b\n" + "fine,b\n"
+    rows = "text,label\n" + "short one,a\n" + ("x" * 20_000) + ",b\n" + "fine,b\n" + "another,a\n"
     report = import_text_file("long.csv", rows.encode())
     assert not report.ok
     assert report.errors == [

@@ -245,10 +245,27 @@ class ImageDataset:
 
 
 def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
-    """``"train"``/``"test"`` per example, the same class balance in both."""
+    """``"train"``/``"test"`` per example, the same class balance in both; a class of two or more
+    keeps at least one example for each (``test_fraction`` > 0)."""
     rng = np.random.default_rng(seed)
     split = np.full(len(labels), "train", dtype="U5")
     for c in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == c))
-        split[idx[: int(round(len(idx) * test_fraction))]] = "test"
+        n_test = int(round(len(idx) * test_fraction))
+        if test_fraction > 0 and len(idx) >= 2:
+            n_test = min(max(n_test, 1), len(idx) - 1)
+        split[idx[:n_test]] = "test"
     return split
+
+
+def small_class_errors(counts: dict[str, int]) -> list[str]:
+    """One line naming the classes with fewer than two examples (a model trains on one and is tested on
+    another), or none. Classes with none are the caller's to name (it knows why they are empty)."""
+    small = [name for name, n in counts.items() if n == 1]
+    if not small:
+        return []
+    shown = ", ".join(repr(str(name)) for name in small[:5]) + (f" and {len(small) - 5} more" if len(small) > 5 else "")
+    return [
+        f"{len(small)} label(s) with a single example ({shown}): each needs at least two, one to train on and "
+        "one to test on"
+    ]

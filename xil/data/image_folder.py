@@ -30,7 +30,7 @@ from typing import BinaryIO
 import numpy as np
 
 from xil.data import archive as zip_archive
-from xil.data.base import ImageDataset, PixelWriter, stratified_split
+from xil.data.base import ImageDataset, PixelWriter, small_class_errors, stratified_split
 from xil.limits import Limits, limits, megabytes
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -230,6 +230,7 @@ def _build(
         for class_name, count in report.classes.items():
             if count == 0:
                 report.errors.append(f"{class_name}/: empty class (no readable images)")
+        report.errors += small_class_errors(report.classes)
         if not report.errors and writer is not None:
             images = writer.close()
     finally:

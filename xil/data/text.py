@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xil.data.base import stratified_split
+from xil.data.base import small_class_errors, stratified_split
 from xil.limits import Limits, limits, megabytes
 
 MAX_ROWS = 200_000
@@ -230,6 +230,9 @@ def import_text_file(
     if len(rows) > MAX_ROWS:
         report.errors.append(f"{path.name}: {len(rows)} rows, more than the {MAX_ROWS} an import takes")
         return report
+    if text_column == label_column:
+        report.errors.append(f"{path.name}: {text_column!r} cannot be both the text and the label column")
+        return report
     columns = set().union(*(row.keys() for row in rows))
     for wanted in filter(None, (text_column, label_column, id_column)):
         if wanted not in columns:
@@ -269,6 +272,9 @@ def import_text_file(
         report.errors.append(f"{path.name}: only one label ({class_names[0]!r}); a classifier needs at least two")
         return report
     labels = np.array([class_names.index(v) for v in raw_labels])
+    report.errors += small_class_errors({name: int((labels == c).sum()) for c, name in enumerate(class_names)})
+    if report.errors:
+        return report
     report.dataset = TextDataset(
         name=path.stem,
         texts=texts,

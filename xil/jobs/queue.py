@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, func, select, update
 from sqlmodel import col
 
 from db import Job, session_scope
@@ -55,6 +55,21 @@ def claim(worker: str) -> Job | None:
 def get(job_id: int) -> Job | None:
     with session_scope() as session:
         return session.get(Job, job_id)
+
+
+def ahead_of(job_id: int) -> tuple[int, int]:
+    """``(jobs running, jobs queued before it)`` in every project: what a queued job waits for (the
+    rows of a job's other machines are part of their job, not counted)."""
+    with session_scope() as session:
+        counts = dict(
+            session.execute(
+                select(Job.status, func.count())
+                .where(col(Job.kind) != MACHINE)
+                .where((col(Job.status) == "running") | ((col(Job.status) == "queued") & (col(Job.id) < job_id)))
+                .group_by(Job.status)
+            ).all()
+        )
+    return counts.get("running", 0), counts.get("queued", 0)
 
 
 class JobLost(Exception):

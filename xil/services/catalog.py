@@ -159,6 +159,12 @@ def examples(project_id: int, split: str | None = None) -> list[Example]:
         return list(session.scalars(query.order_by(col(Example.idx))))
 
 
+def example_names(example_ids: list[int]) -> dict[int, str]:
+    """``{example id: its name}`` (as the Annotate page shows it, e.g. ``train/17``)."""
+    with session_scope() as session:
+        return dict(session.execute(select(Example.id, Example.name).where(col(Example.id).in_(example_ids))).all())
+
+
 def dataset_rows(project_id: int) -> dict[int, int]:
     """``{example id: row in the project's dataset file}``."""
     with session_scope() as session:

@@ -162,6 +162,14 @@ def list_jobs(project_id: int, limit: int = 50) -> list[Job]:
         return list(session.scalars(query))
 
 
+def jobs_ahead(job_id: int) -> str:
+    """What a queued job waits for, in words ("" when nothing is ahead of it)."""
+    running, queued = jobs.ahead_of(job_id)
+    parts = [f"{running} job{'s' * (running != 1)} running"] if running else []
+    parts += [f"{queued} queued before it"] if queued else []
+    return ", ".join(parts)
+
+
 def get_job(job_id: int) -> Job:
     with session_scope() as session:
         job = session.get(Job, job_id)
