@@ -11,6 +11,7 @@ from pages import ui
 from xil import services
 
 BRUSHES = {"irrelevant": "Irrelevant", "relevant": "Relevant", "erase": "Erase"}
+MAX_LABEL_PILLS = 12  # more classes: a select box (it can be searched)
 
 ui.setup("Annotate")
 st.title("Annotate")
@@ -343,13 +344,25 @@ with right:
         f"Marked: {n_irr} irrelevant (magenta), {n_rel} relevant (green) {unit} · "
         f"judged by {services.judged_by(example_id)} of {project.overlap}"
     )
-    st.selectbox(
-        "Correct label",
-        list(range(len(view.class_names))),
-        index=mine.label if mine is not None and mine.label is not None else view.label,
-        format_func=lambda i: view.class_names[i] + (" (dataset label)" if i == view.label else ""),
-        key=f"label_fix-{example_id}",
-    )
+    label_options, label_key = list(range(len(view.class_names))), f"label_fix-{example_id}"
+    start = mine.label if mine is not None and mine.label is not None else view.label
+    if len(label_options) <= MAX_LABEL_PILLS:  # buttons: after a click the verdict keys still work (a select
+        st.pills(  # box keeps the focus and takes a "2" as typing)
+            "Correct label",
+            label_options,
+            default=start,
+            format_func=lambda i: ui.md(view.class_names[i]) + (" (dataset label)" if i == view.label else ""),
+            key=label_key,
+            wrap=True,  # in a column Streamlit would scroll them sideways, hiding some classes
+        )
+    else:
+        st.selectbox(
+            "Correct label",
+            label_options,
+            index=start,
+            format_func=lambda i: view.class_names[i] + (" (dataset label)" if i == view.label else ""),
+            key=label_key,
+        )
     b1, b2 = st.columns(2)
     b1.button(
         "Wrong reason", type="primary", on_click=save, args=("wrong_reason", example_id), shortcut="2", width="stretch"
@@ -370,7 +383,7 @@ with right:
             + (f", label {ui.md(view.class_names[mine.label])}" if mine.label is not None else "")
             + f" (feedback #{mine.id}). Saving again replaces it; the old judgement stays in the history."
         )
-    elif n_irr or n_rel or st.session_state.get(f"label_fix-{example_id}", view.label) != view.label:
+    elif n_irr or n_rel or st.session_state.get(f"label_fix-{example_id}") not in (None, view.label):
         status.caption("Wrong reason saves these marks and the label; Right reason accepts the explanation as it is.")
     else:
         status.caption("A wrong-reason verdict needs marks (what the model should not, or should, use) or a label.")

@@ -59,7 +59,7 @@ def test_annotate_saves_verdict_and_label_then_moves_on(app, demo):
     at = open_page(app, "annotate", annotator="ada")
     first = at.session_state["example_id"]
     assert first in services.next_examples(demo.project_id, demo.version_id, "suspicious", "ada", n=1)
-    at.selectbox(key=f"label_fix-{first}").set_value(3).run()
+    at.pills(key=f"label_fix-{first}").set_value(3).run()
     button(at, "Wrong reason").click().run()
     assert any("Saved feedback" in s.value for s in at.success)
     [row] = services.feedback_history(first)
@@ -216,7 +216,7 @@ def test_annotate_saving_moves_nothing_above_the_buttons(app, demo):
         return chart, wrong
 
     before = places()
-    at.selectbox(key=f"label_fix-{at.session_state['example_id']}").set_value(3).run()
+    at.pills(key=f"label_fix-{at.session_state['example_id']}").set_value(3).run()
     button(at, "Right reason").click().run()
     assert any("Saved feedback" in s.value for s in at.success)
     assert places() == before and None not in before
@@ -226,12 +226,12 @@ def test_annotate_saving_moves_nothing_above_the_buttons(app, demo):
 def test_annotate_back_returns_to_the_last_judgement_and_resaves(app, demo):
     at = open_page(app, "annotate", annotator="ada")
     first = at.session_state["example_id"]
-    at.selectbox(key=f"label_fix-{first}").set_value(3).run()
+    at.pills(key=f"label_fix-{first}").set_value(3).run()
     button(at, "Wrong reason").click().run()
     assert at.session_state["example_id"] != first
     button(at, "Back").click().run()
     assert at.session_state["example_id"] == first
-    assert at.selectbox(key=f"label_fix-{first}").value == 3  # the saved label, not the dataset's
+    assert at.pills(key=f"label_fix-{first}").value == 3  # the saved label, not the dataset's
     assert any("You judged this one" in i.value for i in at.info)
     button(at, "Right reason").click().run()
     old, new = services.feedback_history(first)

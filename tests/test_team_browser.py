@@ -121,9 +121,8 @@ def test_two_annotators_disagree_and_a_reviewer_resolves_it_first(browser, serve
     # with overlap 2 both are served the queue's first example: ada keeps the label, alan corrects it
     ada.get_by_role("button", name="Right reason").click()
     ada.get_by_text("Saved feedback").wait_for()
-    alan.get_by_role("combobox", name="Correct label").click()
-    options = alan.get_by_role("option")
-    options.filter(has_not_text="dataset label").first.click()
+    labels = alan.get_by_role("radiogroup", name="Correct label")  # one pill per class
+    labels.get_by_role("radio").filter(has_not_text="dataset label").first.click()
     alan.get_by_role("button", name="Wrong reason").click()
     alan.get_by_text("Saved feedback").wait_for()
 
