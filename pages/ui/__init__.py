@@ -464,6 +464,7 @@ def probability_figure(view: services.ExampleView, k: int = 5) -> go.Figure:
             marker_color=colors,
             text=[f"{p:.1%}" for p in view.probs[order]],
             textposition="auto",
+            textangle=0,  # "auto" turns a small bar's label on its side
         )
     )
     fig.update_layout(
