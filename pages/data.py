@@ -65,8 +65,8 @@ st.caption(
 st.subheader("Import an image folder")
 st.caption(
     "A zip of a folder with one subfolder per class (e.g. `cats/…png`, `dogs/…png`). Every file is checked "
-    "first; if any is unreadable, too large, a different size or a class is empty, the report lists each and "
-    "nothing is imported. A first model (plain MLP) is queued for the worker right away."
+    "first; if any is unreadable, too large or a different size, or a class has fewer than two images, the report "
+    "lists each and nothing is imported. A first model (plain MLP) is queued for the worker right away."
 )
 upload = st.file_uploader("Image folder (.zip)", type=["zip"])
 name = st.text_input("Project name", placeholder="defaults to the zip's name")
@@ -98,8 +98,8 @@ if upload is not None and st.button("Import", type="primary"):
 st.subheader("Import a text file")
 st.caption(
     "CSV, TSV, JSONL or Parquet (optionally gzipped) with a text column and a label column. Missing columns, "
-    "empty or over-long rows, bytes that are not UTF-8 and duplicate ids are reported row by row, and nothing is "
-    "imported until the file is clean. The first model (MiniLM, fine-tuned) is queued for the worker right away."
+    "empty or over-long rows, bytes that are not UTF-8, duplicate ids and labels with a single text are reported, "
+    "and nothing is imported until the file is clean. The first model (MiniLM, fine-tuned) is queued for the worker right away."
 )
 text_upload = st.file_uploader("Text file", type=["csv", "tsv", "jsonl", "json", "parquet", "gz"])
 
