@@ -252,7 +252,7 @@ def architectures() -> dict[str, str]:
     return {name: arch.title for name, arch in models.REGISTRY.items()}
 
 
-def upscaling_note(project_id: int, image_size: int | None, method: str = "none", arch: str = "") -> str | None:
+def upscaling_note(project_id: int, image_size: int | None, method: str, arch: str) -> str | None:
     """What training a backbone at its own input size costs on a project of smaller images (a sentence),
     or None where the images are as large or an ``image_size`` is set. It suggests training at the
     images' size only where ``method`` could then still train ``arch`` (RRR-G needs a fine enough map)."""
