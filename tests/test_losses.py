@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -510,6 +512,17 @@ def test_bench_efficiency_gives_one_curve_per_method_with_one_entry_per_n():
     assert "skipped" in result["methods"]["rrr_g"]  # the MLP has no convolution
     with pytest.raises(ValueError, match="seeds"):
         efficiency.run(dataset="digits", seeds=0)
+
+
+def test_bench_efficiency_cli_starts_at_the_seed_it_is_given():
+    from typer.testing import CliRunner
+
+    from xil.cli import app
+
+    args = ["bench", "efficiency", "--epochs", "1", "--methods", "ce", "--n", "5", "--device", "cpu", "--json"]
+    result = CliRunner().invoke(app, [*args, "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["seed"] == 3
 
 
 def test_check_map_refuses_a_map_too_coarse_to_tell_the_marks_from_the_rest():

@@ -672,7 +672,8 @@ def bench_efficiency(
         "rrr,rrr_g,hint,ce", help="Comma-separated image feedback methods (`xil methods`).", **_names("feedback")
     ),
     n: str = typer.Option("25,100,400,1600", "--n", help="Comma-separated numbers of examples with feedback."),
-    seeds: int = typer.Option(1, help="Repeat with training seeds 0..N-1; report mean and std."),
+    seed: int = typer.Option(0, help="The first training seed (it also draws the examples with feedback)."),
+    seeds: int = typer.Option(1, help="Repeat with training seeds SEED..SEED+N-1; report mean and std."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Interaction efficiency: accuracy after feedback on n training examples, one curve per method."""
@@ -687,6 +688,7 @@ def bench_efficiency(
             epochs=epochs,
             methods=[m for m in methods.split(",") if m] or None,
             ns=[int(v) for v in n.split(",") if v],
+            seed=seed,
             seeds=seeds,
         )
     except (FileNotFoundError, ValueError) as exc:

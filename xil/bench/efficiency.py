@@ -3,8 +3,8 @@
 The XIL typology's protocol (``interaction_efficiency.py``): the model trains on the whole decoyed
 training set, but only ``n`` randomly chosen examples carry feedback (their decoy mask, or the digit
 as the relevant region for HINT); the others add plain cross-entropy. ``seeds`` > 1 repeats every
-run with training seeds 0..N-1 (and a different draw of the flagged examples) and reports the mean,
-``*_std`` and the per-seed values, as ``xil bench decoy`` does.
+run with training seeds ``seed`` .. ``seed + seeds - 1`` (and a different draw of the flagged examples)
+and reports the mean, ``*_std`` and the per-seed values, as ``xil bench decoy`` does.
 """
 
 from __future__ import annotations
