@@ -58,7 +58,9 @@ NEXT_STEPS = {
 4. **Export** the rankings as JSONL or Parquet, or as preference pairs (prompt, chosen, rejected) for TRL.""",
 }
 NAME_FIRST = (
-    "" if ui.actor() else "Type your name as **Annotator** in the sidebar first: judgements are stored under it.\n\n"
+    ""
+    if ui.annotator()
+    else "Type your name as **Annotator** in the sidebar first: judgements are stored under it.\n\n"
 )
 st.markdown(
     f"""

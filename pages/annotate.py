@@ -353,6 +353,7 @@ with right:
             default=start,
             format_func=lambda i: ui.md(view.class_names[i]) + (" (dataset label)" if i == view.label else ""),
             key=label_key,
+            required=True,  # one label is always chosen: clicking it again does not clear it
             wrap=True,  # in a column Streamlit would scroll them sideways, hiding some classes
         )
     else:
@@ -418,7 +419,7 @@ with right:
             st.dataframe(
                 [
                     {
-                        "example": names.get(f.example_id, f.example_id),
+                        "example": names.get(f.example_id, str(f.example_id)),
                         "verdict": f.verdict,
                         "label": "" if f.label is None else view.class_names[f.label],
                         "feedback id": f.id,

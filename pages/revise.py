@@ -19,11 +19,13 @@ with st.form("revise"):
     prompt = st.text_input("Prompt", placeholder="Ask something", key="rit_prompt")
     threshold = st.slider("Similarity threshold", 0.0, 1.0, 0.6, 0.01)
     if st.form_submit_button("Revise prompt", type="primary"):
-        st.session_state["rit_query"] = (prompt, threshold)
+        if prompt.strip():
+            st.session_state["rit_query"] = (prompt, threshold)
+        else:
+            st.session_state.pop("rit_query", None)
+            st.warning("Type a prompt to revise.")
 query = st.session_state.get("rit_query")
-if query and not query[0].strip():
-    st.warning("Type a prompt to revise.")
-elif query:
+if query:
     result = revision.revise(*query)
     if result["retrieved"]:
         for item in result["retrieved"]:

@@ -181,7 +181,7 @@ if services.can(actor, pid, "manage"):
                     "at (UTC)": when(e.at, seconds=True),
                     "who": e.actor,
                     "action": e.action,
-                    "project": project_names.get(e.project_id, e.project_id or ""),
+                    "project": project_names.get(e.project_id, "" if e.project_id is None else str(e.project_id)),
                     "detail": json.dumps(e.detail, ensure_ascii=False) if e.detail else "",
                 }
                 for e in events

@@ -12,6 +12,7 @@ from conftest import require_mnist
 from PIL import Image
 
 from xil.data import ImageDataset, add_decoys, decoy_digits, decoy_mnist, import_image_folder, read_idx
+from xil.data.base import stratified_split
 
 # --- Decoy-Digits ------------------------------------------------------------------------------
 
@@ -259,6 +260,15 @@ def test_import_image_folder_reports_every_bad_file_and_imports_nothing(tmp_path
     assert any(e.startswith(str(Path("cats") / "x.png")) and "unreadable" in e for e in report.errors), text
     assert any(e.startswith(str(Path("dogs") / "big.png")) and "10x12" in e and "8x8" in e for e in report.errors), text
     assert any(e.startswith("empty/") and "empty class" in e for e in report.errors), text
+
+
+def test_stratified_split_keeps_a_test_and_a_training_example_in_every_class_of_two_or_more():
+    labels = np.array([0] * 2 + [1] * 10 + [2] * 1)
+    split = stratified_split(labels, 0.2, seed=0)
+    assert sorted(split[labels == 0]) == ["test", "train"]  # 2 x 0.2 rounds to none
+    assert (split[labels == 1] == "test").sum() == 2 and split[labels == 2].tolist() == ["train"]
+    assert sorted(stratified_split(labels, 0.9, seed=0)[labels == 0]) == ["test", "train"]  # rounds to both
+    assert (stratified_split(labels, 0.0, seed=0) == "train").all()
 
 
 def test_a_class_of_one_image_is_refused_and_two_keep_one_to_test(tmp_path):

@@ -141,6 +141,9 @@ def test_home_explains_the_ranking_loop_for_a_ranking_project(prompts):
     loop = next(m.value for m in at.markdown if "**The loop**" in m.value)
     assert "1. **Rank**" in loop and "Drag a box" not in loop
     assert "Type your name as **Annotator**" in loop  # no name given yet
+    at.text_input(key="annotator_input").input("ada").run()
+    loop = next(m.value for m in at.markdown if "**The loop**" in m.value)
+    assert "Type your name" not in loop
 
 
 def test_revise_page_says_when_the_prompt_or_the_rule_is_empty(prompts):
@@ -148,7 +151,7 @@ def test_revise_page_says_when_the_prompt_or_the_rule_is_empty(prompts):
     button(at, "Revise prompt").click().run()
     assert [w.value for w in at.warning] == ["Type a prompt to revise."]
     button(at, "Add rule").click().run()
-    assert "Type the rule first." in [w.value for w in at.warning]
+    assert [w.value for w in at.warning] == ["Type the rule first."]  # the prompt's warning was for its own click
     assert any(c.value == "0 corrections in the corpus." for c in at.caption)
 
 

@@ -271,8 +271,10 @@ def import_text_file(
     if len(class_names) < 2:
         report.errors.append(f"{path.name}: only one label ({class_names[0]!r}); a classifier needs at least two")
         return report
-    labels = np.array([class_names.index(v) for v in raw_labels])
-    report.errors += small_class_errors({name: int((labels == c).sum()) for c, name in enumerate(class_names)})
+    index = {name: i for i, name in enumerate(class_names)}
+    labels = np.array([index[v] for v in raw_labels])
+    counts = np.bincount(labels, minlength=len(class_names))
+    report.errors += small_class_errors({name: int(counts[i]) for name, i in index.items()})
     if report.errors:
         return report
     report.dataset = TextDataset(
