@@ -267,7 +267,9 @@ def jobs_panel() -> None:
                     services.cancel_job(job.id, actor=actor)
                     st.rerun()
             if job.error:
-                st.error(ui.md(job.error.splitlines()[0]))  # a failed job can quote user text
+                first, *rest = job.error.splitlines()
+                where = " (where it failed: the Log below)" if rest else ""  # an unexpected error has its traceback
+                st.error(ui.md(first) + where)  # a failed job can quote user text
             if job.status == "succeeded" and job.metrics:
                 st.success(
                     f"New model version ready: {result_text(job.metrics)}. "

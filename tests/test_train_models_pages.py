@@ -103,6 +103,7 @@ def test_a_failed_jobs_error_is_shown_as_text(demo):
     at = open_page(demo.project_id, "train")
     [error] = at.error
     assert "127" in error.value and not raw_markup(error.value)
+    assert "the Log below" in error.value  # its traceback is there
 
 
 @pytest.fixture
