@@ -234,6 +234,14 @@ def result_text(metrics: dict) -> str:
     return text
 
 
+def compared_with_before(job) -> str:
+    """The test accuracy of the version before the job's, beside the job's own (or "")."""
+    versions = [v for v in services.list_model_versions(pid) if v.id < (job.model_version_id or 0)]
+    if "test_acc" not in job.metrics or not versions or "test_acc" not in versions[-1].metrics:
+        return ""
+    return f" (the version before it: {versions[-1].metrics['test_acc']:.1%})"
+
+
 @st.fragment(run_every=2)
 def jobs_panel() -> None:
     jobs = services.list_jobs(pid, limit=20)
@@ -272,7 +280,7 @@ def jobs_panel() -> None:
                 st.error(ui.md(first) + where)  # a failed job can quote user text
             if job.status == "succeeded" and job.metrics:
                 st.success(
-                    f"New model version ready: {result_text(job.metrics)}. "
+                    f"New model version ready: {result_text(job.metrics)}{compared_with_before(job)}. "
                     + (
                         "Its scores show on the Rank page; a generator answers on the Compare page."
                         if task == "ranking"

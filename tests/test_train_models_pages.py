@@ -106,6 +106,19 @@ def test_a_failed_jobs_error_is_shown_as_text(demo):
     assert "the Log below" in error.value  # its traceback is there
 
 
+def test_a_finished_job_sets_its_accuracy_beside_the_version_before(demo):
+    cfg = TrainConfig(method="none", epochs=1)
+    services.queue_training(demo.project_id, cfg)
+    job = jobs.claim("w1")
+    before = services.list_model_versions(demo.project_id)[-1].metrics["test_acc"]
+    model = services.load_model(demo.version_id)
+    version = services.register_model(demo.project_id, model, cfg, {"test_acc": 0.5})
+    jobs.finish(job.id, "w1", {"test_acc": 0.5}, version.id)
+    at = open_page(demo.project_id, "train")
+    [done] = [s.value for s in at.success if "New model version ready" in s.value]
+    assert f"test accuracy 50.0% (the version before it: {before:.1%})" in done
+
+
 @pytest.fixture
 def reviews(demo, tmp_path):
     """The review demo (text) with a tiny first model and no queued first MiniLM job."""
