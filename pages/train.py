@@ -276,7 +276,7 @@ def jobs_panel() -> None:
                     st.rerun()
             if job.error:
                 first, *rest = job.error.splitlines()
-                where = " (where it failed: the Log below)" if rest else ""  # an unexpected error has its traceback
+                where = " (the traceback is in the Log below)" if rest else ""  # an unexpected error has one
                 st.error(ui.md(first) + where)  # a failed job can quote user text
             if job.status == "succeeded" and job.metrics:
                 st.success(
