@@ -20,8 +20,9 @@ st.caption(
 pid = ui.require_project()
 if services.get_project(pid).task != "ranking":
     st.info(
-        "Blind comparisons of generators are for ranking projects: pick *Ranking demo* (or your own prompt file) "
-        "in the sidebar."
+        "Blind comparisons of generators are for ranking projects with a generator: pick *Generator demo* in the "
+        "sidebar (create it on the Data page: a tiny language model, trained here in seconds) or a prompt file you "
+        "imported with a generator."
     )
     st.stop()
 
