@@ -210,6 +210,13 @@ def open_compare(project_id: int, annotator: str = "ada") -> AppTest:
     return at
 
 
+def test_compare_page_on_a_classifier_points_to_the_generator_demo(demo, monkeypatch):
+    monkeypatch.setenv("XIL_START_WORKER", "0")
+    at = open_compare(demo.project_id)
+    [info] = at.info
+    assert "*Generator demo*" in info.value and "Data page" in info.value
+
+
 def test_compare_page_stores_a_blind_choice_and_serves_the_next_pair(generated, monkeypatch):
     monkeypatch.setenv("XIL_START_WORKER", "0")
     project_id, a, b = generated
